@@ -1,0 +1,172 @@
+/* store_open_url: from the STORE argument of the command line to a store.
+ * A string "scheme://..." is a URL (read with curl's URL API); anything else
+ * is a path of a local folder. */
+#include "backends/store.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define LOCAL_FOLDER_MODE 0700
+
+/* Schemes of the remote stores, and the kind of store each names. */
+static const struct {
+	const char *scheme;
+	const char *kind;
+} remote_schemes[] = {
+	{ "webdav", "webdav" },
+	{ "webdavs", "webdav" },
+	{ "s3", "s3" },
+};
+
+int store_fail(char **err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return code;
+	va_start(ap, fmt);
+	if (vasprintf(err, fmt, ap) < 0)
+		*err = NULL;
+	va_end(ap);
+	return code;
+}
+
+/* Length of the scheme of "scheme://..." (RFC 3986: a letter, then letters,
+ * digits, '+', '-', '.'); 0 if url does not start with one. */
+static size_t scheme_length(const char *url)
+{
+	size_t n = 0;
+
+	if (!isalpha((unsigned char)url[0]))
+		return 0;
+	while (isalnum((unsigned char)url[n]) || url[n] == '+' || url[n] == '-' || url[n] == '.')
+		n++;
+	return strncmp(url + n, "://", 3) == 0 ? n : 0;
+}
+
+static bool scheme_is(const char *url, size_t len, const char *scheme)
+{
+	return strlen(scheme) == len && strncasecmp(url, scheme, len) == 0;
+}
+
+/* mkdir -p path: create each missing folder on the way. */
+static int make_folders(const char *path, char **err)
+{
+	char *prefix = strdup(path);
+	int rc = 0;
+
+	if (!prefix)
+		return store_fail(err, -ENOMEM, "out of memory");
+	for (char *slash = strchr(prefix + 1, '/');; slash = strchr(slash + 1, '/')) {
+		if (slash)
+			*slash = '\0';
+		if (mkdir(prefix, LOCAL_FOLDER_MODE) < 0 && errno != EEXIST) {
+			rc = store_fail(err, -errno, "%s: cannot create folder: %s", prefix, strerror(errno));
+			break;
+		}
+		if (!slash)
+			break;
+		*slash = '/';
+	}
+	free(prefix);
+	return rc;
+}
+
+static int open_local(const char *path, bool create, struct store **out, char **err)
+{
+	if (path[0] == '\0')
+		return store_fail(err, -EINVAL, "empty store path");
+	if (create) {
+		int rc = make_folders(path, err);
+		if (rc < 0)
+			return rc;
+	}
+	return store_local_open(path, out, err);
+}
+
+static int curl_error(CURLUcode rc, const char *what, char **err)
+{
+	if (rc == CURLUE_OUT_OF_MEMORY)
+		return store_fail(err, -ENOMEM, "out of memory");
+	return store_fail(err, -EINVAL, "invalid %s URL: %s", what, curl_url_strerror(rc));
+}
+
+/* Read url with curl; *h receives the parsed handle (curl_url_cleanup it). */
+static int parse_url(const char *url, const char *what, CURLU **h, char **err)
+{
+	CURLUcode rc;
+
+	*h = curl_url();
+	if (!*h)
+		return store_fail(err, -ENOMEM, "out of memory");
+	rc = curl_url_set(*h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+	if (rc != CURLUE_OK) {
+		curl_url_cleanup(*h);
+		*h = NULL;
+		return curl_error(rc, what, err);
+	}
+	return 0;
+}
+
+/* file://PATH: an absolute PATH (file:///abs/path) is read as a URL, so
+ * %-escapes are decoded; a relative one (file://rel/path), which is no URL to
+ * curl, is taken as written. */
+static int open_file_url(const char *url, size_t scheme_len, bool create, struct store **out, char **err)
+{
+	const char *rest = url + scheme_len + strlen("://");
+	char *path;
+	CURLUcode got;
+	CURLU *h;
+	int rc;
+
+	if (rest[0] != '/')
+		return open_local(rest, create, out, err);
+	rc = parse_url(url, "file", &h, err);
+	if (rc < 0)
+		return rc;
+	got = curl_url_get(h, CURLUPART_PATH, &path, CURLU_URLDECODE);
+	curl_url_cleanup(h);
+	if (got != CURLUE_OK)
+		return curl_error(got, "file", err);
+	rc = open_local(path, create, out, err);
+	curl_free(path);
+	return rc;
+}
+
+/* webdav://, webdavs://, s3://: checked, then refused until those stores exist. */
+static int open_remote(const char *url, const char *kind, char **err)
+{
+	CURLU *h;
+	int rc = parse_url(url, kind, &h, err);
+
+	if (rc < 0)
+		return rc;
+	curl_url_cleanup(h);
+	return store_fail(err, -ENOTSUP, "%s stores are not built yet", kind);
+}
+
+int store_open_url(const char *url, bool create, struct store **out, char **err)
+{
+	size_t scheme_len;
+
+	if (err)
+		*err = NULL;
+	scheme_len = scheme_length(url);
+	if (scheme_len == 0)
+		return open_local(url, create, out, err);
+	if (scheme_is(url, scheme_len, "file"))
+		return open_file_url(url, scheme_len, create, out, err);
+	for (size_t i = 0; i < sizeof remote_schemes / sizeof remote_schemes[0]; i++)
+		if (scheme_is(url, scheme_len, remote_schemes[i].scheme))
+			return open_remote(url, remote_schemes[i].kind, err);
+	return store_fail(err, -EINVAL,
+			  "unknown store URL scheme '%.*s' (use a path, file://, webdav://, webdavs:// or s3://)",
+			  (int)scheme_len, url);
+}

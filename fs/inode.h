@@ -1,0 +1,87 @@
+/* The inode table: one node per file, directory or symlink the kernel knows.
+ * A node holds where it is (parent, encrypted entry name) rather than a
+ * path, so a rename is a pointer move and an open file keeps its state. */
+#ifndef INODE_H
+#define INODE_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fs/vault.h"
+
+enum node_kind { NODE_FILE, NODE_DIR, NODE_SYMLINK };
+
+struct open_file; /* file.h */
+
+struct node {
+	fuse_ino_t ino;
+	enum node_kind kind;
+	struct node *parent;   /* NULL for the root and for unlinked nodes */
+	char *stored;          /* entry name in the parent's content folder (.c9r/.c9s) */
+	bool shortened;        /* stored is a .c9s folder */
+	char dir_id[VAULT_DIR_ID_LEN + 1]; /* directories: their id ("" for the root) */
+	char *content_dir;     /* directories: "d/AB/CDE..." */
+
+	/* Lifetime, under the table lock: freed when all three are zero. */
+	uint64_t nlookup;      /* kernel references (lookup minus forget) */
+	unsigned children;     /* nodes whose parent this is */
+	unsigned opens;        /* open file handles */
+
+	pthread_mutex_t lock;  /* content I/O and the open file state */
+	struct open_file *of;  /* files with opens > 0 */
+
+	struct node *hash_next;
+};
+
+struct node_table;
+
+/* A table whose root directory has content folder root_dir. */
+struct node_table *node_table_new(const char *root_content_dir);
+void node_table_free(struct node_table *t);
+
+/* The table lock guards the tree shape (parent, stored, counts, hashing).
+ * Order: table lock before any node lock. */
+void node_table_lock(struct node_table *t);
+void node_table_unlock(struct node_table *t);
+
+struct node *node_root(struct node_table *t);
+/* The node for an inode number the kernel gave us. */
+struct node *node_get(struct node_table *t, fuse_ino_t ino);
+
+/* Under the table lock: the child named stored of parent, or NULL. */
+struct node *node_find(struct node_table *t, struct node *parent, const char *stored);
+
+/* Under the table lock: find or create the child, counting one kernel lookup.
+ * The caller fills kind (and dir_id/content_dir for directories) of a new
+ * node, told by *created. NULL when out of memory. */
+struct node *node_lookup(struct node_table *t, struct node *parent, const char *stored,
+			 bool shortened, bool *created);
+
+/* Under the table lock: move n under new_parent with a new entry name. */
+int node_move(struct node_table *t, struct node *n, struct node *new_parent,
+	      const char *stored, bool shortened);
+
+/* Under the table lock: the entry is gone from the store; the node lives on
+ * while the kernel or an open handle refers to it. */
+void node_unlinked(struct node_table *t, struct node *n);
+
+/* Under the table lock: drop kernel lookups / an open handle; may free n. */
+void node_forget(struct node_table *t, struct node *n, uint64_t count);
+void node_release(struct node_table *t, struct node *n);
+
+/* Under the table lock: store path of n's entry in its parent's content
+ * folder, optionally joined with a file inside it (leaf may be NULL).
+ * malloc'd; NULL when unlinked or out of memory. */
+char *node_entry_path(const struct node *n, const char *leaf);
+
+/* Under the table lock: store path of the object holding n's content:
+ * the file object, dir.c9r or symlink.c9r. */
+char *node_object_path(const struct node *n);
+
+/* Store path of the attributes' holder: content folder for directories, the
+ * object otherwise. Under the table lock. */
+char *node_attr_path(const struct node *n);
+
+#endif

@@ -1,0 +1,443 @@
+/* umbrafs: the command line. Each command is one function; errors are one
+ * line on stderr and an exit code (see EXIT STATUS in umbrafs(1)). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fuse_lowlevel.h>
+
+#include "backends/store.h"
+#include "crypto/cry_keys.h"
+#include "fs/log.h"
+#include "fs/ops.h"
+#include "fs/password.h"
+#include "fs/vault.h"
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1,
+	EXIT_USAGE = 2,
+	EXIT_PASSWORD = VAULT_ERR_PASSWORD,
+	EXIT_INVALID = VAULT_ERR_INVALID,
+};
+
+struct cli {
+	const char *command;
+	struct password_source password;
+	unsigned long scrypt_cost;
+	const char *mount_opts;
+	bool foreground, verbose, debug;
+	int argc;      /* operands after the options */
+	char **argv;
+};
+
+static const char usage_text[] =
+	"Usage: umbrafs COMMAND [OPTIONS] ARGS\n"
+	"\n"
+	"Commands:\n"
+	"  init  STORE               create a vault\n"
+	"  mount STORE MOUNTPOINT    mount a vault (unmount: fusermount3 -u MOUNTPOINT)\n"
+	"  info  STORE               show the vault's format, key cost and counts\n"
+	"\n"
+	"STORE is a folder path or file://PATH.\n"
+	"\n"
+	"Options:\n"
+	"  --password-file FILE  read the password from the first line of FILE\n"
+	"  --extpass CMD         read the password from the first line CMD prints\n"
+	"  --scrypt-cost N       init: scrypt cost parameter N (default 32768)\n"
+	"  -f, --foreground      mount: stay in the foreground, log to stderr\n"
+	"  -o OPTS               mount: options such as ro, allow_other, default_permissions\n"
+	"  -v, --verbose         log debug messages\n"
+	"  -d, --debug           mount: show FUSE requests (implies -f)\n"
+	"  -h, --help            show this help\n"
+	"  -V, --version         show the version\n"
+	"\n"
+	"The password can also come from the environment variable UMBRAFS_PASSWORD.\n"
+	"See umbrafs(1).\n";
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("umbrafs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int usage_error(const char *what)
+{
+	fail("%s (see umbrafs --help)", what);
+	return EXIT_USAGE;
+}
+
+static int open_store(const char *url, bool create, struct store **s)
+{
+	char *err = NULL;
+	int rc = store_open_url(url, create, s, &err);
+
+	if (rc) {
+		fail("%s", err ? err : strerror(-rc));
+		free(err);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+/* Open the store and unlock its vault with a password from the user. */
+static int unlock(const struct cli *c, struct store **s, struct vault **v)
+{
+	char *pw = NULL, *err = NULL;
+	int rc = open_store(c->argv[0], false, s);
+
+	if (rc)
+		return rc;
+	if (password_get(&c->password, "Password: ", false, &pw, &err)) {
+		fail("%s", err ? err : "cannot read the password");
+		free(err);
+		store_destroy(*s);
+		return EXIT_ERROR;
+	}
+	rc = vault_open(*s, pw, v, &err);
+	password_free(pw);
+	if (rc) {
+		fail("%s", err ? err : "cannot open the vault");
+		free(err);
+		store_destroy(*s);
+	}
+	return rc;
+}
+
+static int cmd_init(const struct cli *c)
+{
+	struct cry_kdf_params kdf = { .n = c->scrypt_cost, .r = CRY_KDF_DEFAULT_R };
+	struct store *s;
+	char *pw = NULL, *err = NULL;
+	int rc;
+
+	if (c->argc != 1)
+		return usage_error("init takes one STORE");
+	if (kdf.n < 2 || (kdf.n & (kdf.n - 1)) || kdf.n > (1UL << 24))
+		return usage_error("--scrypt-cost must be a power of two from 2 to 16777216");
+	rc = open_store(c->argv[0], true, &s);
+	if (rc)
+		return rc;
+	if (password_get(&c->password, "New password: ", true, &pw, &err)) {
+		fail("%s", err ? err : "cannot read the password");
+		free(err);
+		store_destroy(s);
+		return EXIT_ERROR;
+	}
+	rc = vault_create(s, pw, &kdf, &err);
+	password_free(pw);
+	if (rc)
+		fail("%s", err ? err : "cannot create the vault");
+	else
+		printf("created a vault in %s\n", s->location);
+	free(err);
+	store_destroy(s);
+	return rc;
+}
+
+static int cmd_info(const struct cli *c)
+{
+	struct cry_vault_config cfg;
+	struct cry_kdf_params kdf;
+	struct vault_counts counts;
+	struct store *s;
+	char *err = NULL;
+	int rc;
+
+	if (c->argc != 1)
+		return usage_error("info takes one STORE");
+	rc = open_store(c->argv[0], false, &s);
+	if (rc)
+		return rc;
+	rc = vault_describe(s, &cfg, &kdf, &err);
+	if (!rc && vault_count(s, &counts) != 0)
+		rc = EXIT_ERROR;
+	if (rc) {
+		fail("%s", err ? err : "cannot read the vault");
+	} else {
+		printf("store: %s (%s)\n", s->location, s->ops->name);
+		printf("vault format: %d\n", cfg.format);
+		printf("cipher combo: %s\n", cfg.cipher_combo);
+		printf("shortening threshold: %d\n", cfg.shortening_threshold);
+		printf("scrypt: N=%llu r=%u\n", (unsigned long long)kdf.n, kdf.r);
+		printf("directories: %llu\n", (unsigned long long)counts.directories);
+		printf("files: %llu\n", (unsigned long long)counts.files);
+		printf("symlinks: %llu\n", (unsigned long long)counts.symlinks);
+	}
+	free(err);
+	store_destroy(s);
+	return rc;
+}
+
+/* A mountpoint must be an existing folder that nothing is mounted on. */
+static int check_mountpoint(const char *path)
+{
+	struct stat st, parent_st;
+	char *copy = strdup(path);
+	int rc = EXIT_OK;
+
+	if (!copy)
+		return EXIT_ERROR;
+	if (stat(path, &st) != 0) {
+		fail("mountpoint %s: %s", path, strerror(errno));
+		rc = EXIT_ERROR;
+	} else if (!S_ISDIR(st.st_mode)) {
+		fail("mountpoint %s is not a folder", path);
+		rc = EXIT_ERROR;
+	} else if (stat(dirname(copy), &parent_st) == 0 &&
+		   (st.st_dev != parent_st.st_dev || st.st_ino == parent_st.st_ino)) {
+		fail("mountpoint %s is busy: something is mounted there already "
+		     "(unmount it with fusermount3 -u %s)", path, path);
+		rc = EXIT_ERROR;
+	}
+	free(copy);
+	return rc;
+}
+
+/* Background mounts fork first, so that the keys are made (and mlocked) in
+ * the process that serves the mount; the parent waits for one status byte
+ * and exits with it, so that errors still reach the caller. */
+static int status_fd = -1;
+
+static int start_background(void)
+{
+	int fds[2];
+	unsigned char status = EXIT_ERROR;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		fail("pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		fail("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		status_fd = fds[1];
+		return 0;
+	}
+	close(fds[1]);
+	if (read(fds[0], &status, 1) != 1)
+		waitpid(pid, NULL, 0); /* it died without a word */
+	exit(status);
+}
+
+static void report_status(int code)
+{
+	unsigned char status = (unsigned char)code;
+
+	if (status_fd < 0)
+		return;
+	if (write(status_fd, &status, 1) != 1)
+		log_err("cannot report the mount status: %s", strerror(errno));
+	close(status_fd);
+	status_fd = -1;
+}
+
+/* Leave the terminal: the parent process reports success and exits. */
+static void detach(void)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	setsid();
+	if (chdir("/") != 0)
+		log_err("chdir /: %s", strerror(errno));
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	report_status(EXIT_OK);
+}
+
+/* "-o" option text for the kernel and libfuse: the user's options plus the
+ * file system's names, with ',' and '\' in the store location escaped. */
+static char *fuse_options(const struct cli *c, const char *location)
+{
+	size_t n = strlen(location);
+	char *esc = malloc(2 * n + 1), *opts = NULL, *p = esc;
+
+	if (!esc)
+		return NULL;
+	for (; *location; location++) {
+		if (*location == ',' || *location == '\\')
+			*p++ = '\\';
+		*p++ = *location;
+	}
+	*p = '\0';
+	if (asprintf(&opts, "subtype=umbrafs,fsname=%s%s%s", esc, c->mount_opts ? "," : "",
+		     c->mount_opts ? c->mount_opts : "") < 0)
+		opts = NULL;
+	free(esc);
+	return opts;
+}
+
+static int serve(struct fuse_session *se)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int rc;
+
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
+static int run_mount(const struct cli *c, struct vault *v)
+{
+	const char *mountpoint = c->argv[1];
+	char *opts = fuse_options(c, v->store->location);
+	char *fuse_argv[] = { "umbrafs", "-o", opts, c->debug ? "-d" : NULL, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(c->debug ? 4 : 3, fuse_argv);
+	struct fuse_session *se = NULL;
+	struct fs fs;
+	int rc = EXIT_ERROR;
+
+	if (!opts || fs_init(&fs, v) != 0) {
+		fail("out of memory");
+		free(opts);
+		return EXIT_ERROR;
+	}
+	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!se) {
+		fail("cannot start the file system: check the -o options");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	if (fuse_session_mount(se, mountpoint) != 0) {
+		fail("cannot mount on %s (see the message above)", mountpoint);
+		goto out_handlers;
+	}
+	if (!c->foreground)
+		detach();
+	log_info("mounted %s on %s", v->store->location, mountpoint);
+	rc = serve(se) == 0 ? EXIT_OK : EXIT_ERROR;
+	fuse_session_unmount(se);
+	log_info("unmounted %s", mountpoint);
+out_handlers:
+	fuse_remove_signal_handlers(se);
+out:
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+	fs_destroy(&fs);
+	free(opts);
+	return rc;
+}
+
+static int cmd_mount(const struct cli *c)
+{
+	struct store *s;
+	struct vault *v;
+	int rc;
+
+	if (c->argc != 2)
+		return usage_error("mount takes STORE and MOUNTPOINT");
+	rc = check_mountpoint(c->argv[1]);
+	if (rc)
+		return rc;
+	if (!c->foreground && start_background() != 0)
+		return EXIT_ERROR;
+	log_init(!c->foreground, c->verbose, "umbrafs");
+	rc = unlock(c, &s, &v);
+	if (!rc) {
+		rc = run_mount(c, v);
+		vault_close(v);
+		store_destroy(s);
+	}
+	report_status(rc);
+	return rc;
+}
+
+static int parse(int argc, char **argv, struct cli *c)
+{
+	enum { OPT_PASSWORD_FILE = 256, OPT_EXTPASS, OPT_SCRYPT_COST };
+	static const struct option longopts[] = {
+		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+		{ "extpass", required_argument, NULL, OPT_EXTPASS },
+		{ "scrypt-cost", required_argument, NULL, OPT_SCRYPT_COST },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int opt;
+
+	c->scrypt_cost = CRY_KDF_DEFAULT_N;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "fo:vdhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_PASSWORD_FILE: c->password.file = optarg; break;
+		case OPT_EXTPASS: c->password.extpass = optarg; break;
+		case OPT_SCRYPT_COST:
+			errno = 0;
+			c->scrypt_cost = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg)
+				return usage_error("--scrypt-cost takes a number");
+			break;
+		case 'f': c->foreground = true; break;
+		case 'o': c->mount_opts = optarg; break;
+		case 'v': c->verbose = true; break;
+		case 'd': c->debug = c->foreground = true; break;
+		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
+		case 'V': printf("umbrafs %s\n", UMBRAFS_VERSION); exit(EXIT_OK);
+		default:
+			fail("unknown or incomplete option '%s' (see umbrafs --help)", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (c->password.file && c->password.extpass)
+		return usage_error("give --password-file or --extpass, not both");
+	if (optind >= argc)
+		return usage_error("no command given");
+	c->command = argv[optind];
+	c->argc = argc - optind - 1;
+	c->argv = argv + optind + 1;
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	int rc = parse(argc, argv, &c);
+
+	if (rc)
+		return rc;
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread starts */
+	if (strcmp(c.command, "init") == 0)
+		rc = cmd_init(&c);
+	else if (strcmp(c.command, "mount") == 0)
+		rc = cmd_mount(&c);
+	else if (strcmp(c.command, "info") == 0)
+		rc = cmd_info(&c);
+	else
+		rc = usage_error("unknown command");
+	curl_global_cleanup();
+	return rc;
+}

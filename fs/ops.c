@@ -1,0 +1,1367 @@
+/* FUSE low-level operations. Each handler turns one kernel request into
+ * store calls through the node table (inode.c), the name and content ciphers
+ * (crypto/) and the chunk I/O of open files (file.c). Errors are replied as
+ * errno values; anything the kernel should not see as data (a name or chunk
+ * that does not authenticate) is EIO or a hidden entry, plus a log line. */
+#include "fs/ops.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h> /* RENAME_NOREPLACE */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "crypto/cry_content.h"
+#include "crypto/cry_err.h"
+#include "crypto/cry_keys.h"
+#include "fs/file.h"
+#include "fs/log.h"
+
+#define NAME_MAX_BYTES 255
+#define SYMLINK_MAX 4095
+#define DIR_FILE_MAX 64
+#define LONG_NAME_MAX 4096
+#define IO_BLOCK_SIZE CRY_CHUNK_PLAIN
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct node *node_of(fuse_req_t req, fuse_ino_t ino)
+{
+	return node_get(fs_of(req)->nodes, ino);
+}
+
+/* ---- attributes ---------------------------------------------------------- */
+
+/* Cleartext size of a file object; a damaged size shows as the whole chunks
+ * it has (open then fails with EIO and a log line). */
+static uint64_t clear_size(uint64_t obj_size)
+{
+	uint64_t n;
+
+	if (cry_cleartext_size(obj_size, &n) == CRY_OK)
+		return n;
+	if (obj_size < CRY_HEADER_LEN)
+		return 0;
+	return (obj_size - CRY_HEADER_LEN) / CRY_CHUNK_CIPHER * CRY_CHUNK_PLAIN;
+}
+
+static void fill_stat(const struct node *n, const struct store_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_atim = a->atime;
+	st->st_mtim = a->mtime;
+	st->st_ctim = a->ctime;
+	st->st_blksize = IO_BLOCK_SIZE;
+	st->st_blocks = a->blocks;
+	switch (n->kind) {
+	case NODE_DIR:
+		st->st_mode = S_IFDIR | (a->mode & 07777);
+		st->st_nlink = 2;
+		st->st_size = (off_t)a->size;
+		break;
+	case NODE_SYMLINK:
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)clear_size(a->size);
+		break;
+	default:
+		st->st_mode = S_IFREG | (a->mode & 07777);
+		st->st_nlink = 1;
+		st->st_size = (off_t)clear_size(a->size);
+	}
+}
+
+/* Attributes of n: from its open object when it has one (this also serves
+ * files that are open but unlinked), else from the store. */
+static int node_stat(struct fs *fs, struct node *n, struct stat *st)
+{
+	struct store_attr a;
+	char *path;
+	int rc = -ENOENT;
+
+	if (n->kind == NODE_FILE) {
+		pthread_mutex_lock(&n->lock);
+		if (n->of) {
+			rc = store_fgetattr(n->of->obj, &a);
+			if (!rc) {
+				fill_stat(n, &a, st);
+				st->st_size = (off_t)n->of->size;
+			}
+		}
+		pthread_mutex_unlock(&n->lock);
+		if (rc != -ENOENT)
+			return rc;
+	}
+	node_table_lock(fs->nodes);
+	path = node_attr_path(n);
+	node_table_unlock(fs->nodes);
+	if (!path)
+		return n->parent || n->kind == NODE_DIR ? -ENOMEM : -ENOENT;
+	rc = store_getattr(fs->vault->store, path, &a);
+	free(path);
+	if (!rc)
+		fill_stat(n, &a, st);
+	return rc;
+}
+
+/* ---- entries ---------------------------------------------------------------- */
+
+/* What a parent's content folder holds under one entry name. */
+struct entry {
+	struct vault_entry_name name;
+	char *path;           /* parent content folder + stored name */
+	enum node_kind kind;
+	bool exists;
+};
+
+static void entry_free(struct entry *e)
+{
+	vault_entry_name_free(&e->name);
+	free(e->path);
+}
+
+static bool store_has(struct fs *fs, const char *dir, const char *leaf)
+{
+	struct store_attr a;
+	char *path = vault_join(dir, leaf);
+	bool has = path && store_getattr(fs->vault->store, path, &a) == 0;
+
+	free(path);
+	return has;
+}
+
+/* The kind of the entry at path, which the store reported as a folder
+ * (is_dir) or an object; -EIO for a folder that is no vault entry. */
+static int entry_kind(struct fs *fs, const char *path, bool is_dir, bool shortened,
+		      enum node_kind *kind)
+{
+	if (!is_dir) {
+		*kind = NODE_FILE;
+		return shortened ? -EIO : 0;
+	}
+	if (store_has(fs, path, VAULT_DIR_FILE))
+		*kind = NODE_DIR;
+	else if (store_has(fs, path, VAULT_SYMLINK_FILE))
+		*kind = NODE_SYMLINK;
+	else if (shortened && store_has(fs, path, VAULT_CONTENTS_FILE))
+		*kind = NODE_FILE;
+	else
+		return -EIO;
+	return 0;
+}
+
+/* Resolve name in parent: encrypted name, store path, and whether (and as
+ * what) it exists. */
+static int entry_get(struct fs *fs, struct node *parent, const char *name, struct entry *e)
+{
+	struct store_attr a;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	if (strlen(name) > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	rc = vault_entry_name(fs->vault, parent->dir_id, name, &e->name);
+	if (rc)
+		return rc;
+	e->path = vault_join(parent->content_dir, e->name.stored);
+	if (!e->path) {
+		entry_free(e);
+		return -ENOMEM;
+	}
+	rc = store_getattr(fs->vault->store, e->path, &a);
+	if (rc == -ENOENT)
+		return 0;
+	if (!rc)
+		rc = entry_kind(fs, e->path, a.is_dir, e->name.shortened, &e->kind);
+	if (rc == -EIO)
+		log_err("%s: damaged entry (neither file, directory nor symlink)", e->path);
+	if (rc) {
+		entry_free(e);
+		return rc;
+	}
+	e->exists = true;
+	return 0;
+}
+
+/* The directory id stored in a directory entry's dir.c9r. */
+static int read_dir_id(struct fs *fs, const char *entry_path, char id[VAULT_DIR_ID_LEN + 1])
+{
+	char *path = vault_join(entry_path, VAULT_DIR_FILE);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = path ? store_read_all(fs->vault->store, path, DIR_FILE_MAX, &buf, &len) : -ENOMEM;
+
+	if (!rc && (len != VAULT_DIR_ID_LEN || memchr(buf, '\0', len) || memchr(buf, '/', len))) {
+		log_err("%s: not a directory id (%zu bytes)", path, len);
+		rc = -EIO;
+	}
+	if (!rc) {
+		memcpy(id, buf, len);
+		id[len] = '\0';
+	}
+	free(buf);
+	free(path);
+	return rc == -EFBIG ? -EIO : rc;
+}
+
+/* Count one kernel lookup of the existing entry e of parent, creating its
+ * node when the kernel did not know it; fills *st. */
+static int entry_to_node(struct fs *fs, struct node *parent, const struct entry *e,
+			 struct node **out, struct stat *st)
+{
+	char id[VAULT_DIR_ID_LEN + 1] = "";
+	char *content_dir = NULL;
+	struct node *n;
+	bool created;
+	int rc;
+
+	if (e->kind == NODE_DIR) {
+		rc = read_dir_id(fs, e->path, id);
+		if (!rc && !(content_dir = vault_content_dir(fs->vault, id)))
+			rc = -ENOMEM;
+		if (rc)
+			return rc;
+	}
+	node_table_lock(fs->nodes);
+	n = node_lookup(fs->nodes, parent, e->name.stored, e->name.shortened, &created);
+	if (n && created) {
+		n->kind = e->kind;
+		memcpy(n->dir_id, id, sizeof(id));
+		n->content_dir = content_dir;
+		content_dir = NULL;
+	}
+	node_table_unlock(fs->nodes);
+	free(content_dir);
+	if (!n)
+		return -ENOMEM;
+	rc = node_stat(fs, n, st);
+	if (rc) {
+		node_table_lock(fs->nodes);
+		node_forget(fs->nodes, n, 1);
+		node_table_unlock(fs->nodes);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+static void reply_entry(fuse_req_t req, struct fs *fs, struct node *n, const struct stat *st)
+{
+	struct fuse_entry_param ep = {
+		.ino = n->ino,
+		.attr = *st,
+		.attr_timeout = fs->timeout,
+		.entry_timeout = fs->timeout,
+	};
+
+	fuse_reply_entry(req, &ep);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct node *parent = node_of(req, parent_ino), *n;
+	struct entry e;
+	struct stat st;
+	int rc = entry_get(fs, parent, name, &e);
+
+	if (rc)
+		goto fail;
+	if (!e.exists) {
+		/* a negative entry the kernel may cache like a positive one */
+		struct fuse_entry_param ep = { .ino = 0, .entry_timeout = fs->timeout };
+
+		entry_free(&e);
+		fuse_reply_entry(req, &ep);
+		return;
+	}
+	rc = entry_to_node(fs, parent, &e, &n, &st);
+	entry_free(&e);
+	if (rc)
+		goto fail;
+	reply_entry(req, fs, n, &st);
+	return;
+fail:
+	fuse_reply_err(req, -rc);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs *fs = fs_of(req);
+
+	node_table_lock(fs->nodes);
+	node_forget(fs->nodes, node_get(fs->nodes, ino), nlookup);
+	node_table_unlock(fs->nodes);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct fs *fs = fs_of(req);
+	size_t i;
+
+	node_table_lock(fs->nodes);
+	for (i = 0; i < count; i++)
+		node_forget(fs->nodes, node_get(fs->nodes, forgets[i].ino), forgets[i].nlookup);
+	node_table_unlock(fs->nodes);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct stat st;
+	int rc = node_stat(fs, node_of(req, ino), &st);
+
+	(void)fi;
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/* ---- open files ---------------------------------------------------------- */
+
+/* Count an open handle of n, opening its object on the first one. */
+static int node_open(struct fs *fs, struct node *n, int flags)
+{
+	char *path;
+	int rc = 0;
+
+	node_table_lock(fs->nodes);
+	n->opens++;
+	path = node_object_path(n);
+	pthread_mutex_lock(&n->lock);
+	node_table_unlock(fs->nodes);
+	if (!n->of)
+		rc = path ? file_open(fs->vault, path, false, &n->of) : -ENOENT;
+	if (!rc && (flags & O_TRUNC))
+		rc = file_truncate(n, 0);
+	pthread_mutex_unlock(&n->lock);
+	free(path);
+	return rc;
+}
+
+/* Drop an open handle of n, closing its object with the last one. */
+static void node_close(struct fs *fs, struct node *n)
+{
+	node_table_lock(fs->nodes);
+	pthread_mutex_lock(&n->lock);
+	if (n->opens == 1) {
+		file_close(n->of);
+		n->of = NULL;
+	}
+	pthread_mutex_unlock(&n->lock);
+	node_release(fs->nodes, n);
+	node_table_unlock(fs->nodes);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	int rc;
+
+	if (n->kind != NODE_FILE) {
+		fuse_reply_err(req, n->kind == NODE_DIR ? EISDIR : ELOOP);
+		return;
+	}
+	rc = node_open(fs, n, fi->flags);
+	if (rc) {
+		node_close(fs, n);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)n;
+	fuse_reply_open(req, fi);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	node_close(fs_of(req), (struct node *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct node *n = (struct node *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	ssize_t got;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	got = file_read(n, buf, size, (uint64_t)off);
+	pthread_mutex_unlock(&n->lock);
+	if (got < 0)
+		fuse_reply_err(req, (int)-got);
+	else
+		fuse_reply_buf(req, buf, (size_t)got);
+	OPENSSL_cleanse(buf, size); /* cleartext does not linger in freed heap */
+	free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct node *n = (struct node *)(uintptr_t)fi->fh;
+	ssize_t put;
+
+	(void)ino;
+	pthread_mutex_lock(&n->lock);
+	put = file_write(n, buf, size, (uint64_t)off);
+	pthread_mutex_unlock(&n->lock);
+	if (put < 0)
+		fuse_reply_err(req, (int)-put);
+	else
+		fuse_reply_write(req, (size_t)put);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0); /* writes go to the store as they come */
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct node *n = (struct node *)(uintptr_t)fi->fh;
+	int rc;
+
+	(void)ino;
+	pthread_mutex_lock(&n->lock);
+	rc = file_fsync(n, datasync);
+	pthread_mutex_unlock(&n->lock);
+	fuse_reply_err(req, -rc);
+}
+
+/* ---- attributes: setattr ----------------------------------------------------- */
+
+static int truncate_node(struct fs *fs, struct node *n, uint64_t size)
+{
+	int rc;
+
+	if (n->kind != NODE_FILE)
+		return n->kind == NODE_DIR ? -EISDIR : -EINVAL;
+	rc = node_open(fs, n, 0);
+	if (!rc) {
+		pthread_mutex_lock(&n->lock);
+		rc = file_truncate(n, size);
+		pthread_mutex_unlock(&n->lock);
+	}
+	node_close(fs, n);
+	return rc;
+}
+
+static void timespec_now_or(struct timespec *ts, bool now, const struct timespec *given)
+{
+	if (now)
+		clock_gettime(CLOCK_REALTIME, ts);
+	else
+		*ts = *given;
+}
+
+static int set_store_attrs(struct fs *fs, struct node *n, const struct stat *attr, int to_set)
+{
+	struct store_attr a = { .mode = attr->st_mode & 07777, .uid = attr->st_uid,
+				.gid = attr->st_gid };
+	int set = 0, rc;
+	char *path;
+
+	if ((to_set & FUSE_SET_ATTR_MODE) && n->kind != NODE_SYMLINK)
+		set |= STORE_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		set |= STORE_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		set |= STORE_SET_GID;
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		set |= STORE_SET_ATIME;
+		timespec_now_or(&a.atime, to_set & FUSE_SET_ATTR_ATIME_NOW, &attr->st_atim);
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		set |= STORE_SET_MTIME;
+		timespec_now_or(&a.mtime, to_set & FUSE_SET_ATTR_MTIME_NOW, &attr->st_mtim);
+	}
+	if (!set)
+		return 0;
+	node_table_lock(fs->nodes);
+	path = node_attr_path(n);
+	node_table_unlock(fs->nodes);
+	if (!path) /* open but unlinked: its attributes no longer matter */
+		return n->parent ? -ENOMEM : 0;
+	rc = store_setattr(fs->vault->store, path, &a, set);
+	free(path);
+	return rc;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	struct stat st;
+	int rc = 0;
+
+	(void)fi;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		rc = truncate_node(fs, n, (uint64_t)attr->st_size);
+	if (!rc)
+		rc = set_store_attrs(fs, n, attr, to_set);
+	if (!rc)
+		rc = node_stat(fs, n, &st);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/* ---- making nodes ------------------------------------------------------------ */
+
+/* Mode and, when running as root, owner of a new node's attribute holder. */
+static int set_new_attrs(struct fs *fs, fuse_req_t req, const char *path, mode_t mode,
+			 bool with_mode)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct store_attr a = { .mode = mode & 07777, .uid = ctx->uid, .gid = ctx->gid };
+	int set = (with_mode ? STORE_SET_MODE : 0) |
+		  (fs->chown_new ? STORE_SET_UID | STORE_SET_GID : 0);
+
+	return set ? store_setattr(fs->vault->store, path, &a, set) : 0;
+}
+
+/* The folder of a new directory, symlink or shortened entry, with name.c9s. */
+static int make_entry_folder(struct fs *fs, const struct entry *e)
+{
+	char *path;
+	int rc = store_mkdir(fs->vault->store, e->path);
+
+	if (rc || !e->name.shortened)
+		return rc;
+	path = vault_join(e->path, VAULT_LONG_NAME_FILE);
+	rc = path ? store_write_all(fs->vault->store, path, e->name.c9r, strlen(e->name.c9r))
+		  : -ENOMEM;
+	free(path);
+	return rc;
+}
+
+/* Remove an entry folder emptied of its leaf file: name.c9s, then the folder. */
+static int remove_entry_folder(struct fs *fs, const struct entry *e)
+{
+	char *path;
+
+	if (e->name.shortened) {
+		path = vault_join(e->path, VAULT_LONG_NAME_FILE);
+		if (!path)
+			return -ENOMEM;
+		store_unlink(fs->vault->store, path);
+		free(path);
+	}
+	return store_rmdir(fs->vault->store, e->path);
+}
+
+/* Remove what make_entry_folder and the kind's leaf file made. */
+static int remove_entry(struct fs *fs, const struct entry *e)
+{
+	static const char *const leaf[] = {
+		[NODE_FILE] = VAULT_CONTENTS_FILE,
+		[NODE_DIR] = VAULT_DIR_FILE,
+		[NODE_SYMLINK] = VAULT_SYMLINK_FILE,
+	};
+	char *path;
+	int rc;
+
+	if (e->kind == NODE_FILE && !e->name.shortened)
+		return store_unlink(fs->vault->store, e->path);
+	path = vault_join(e->path, leaf[e->kind]);
+	rc = path ? store_unlink(fs->vault->store, path) : -ENOMEM;
+	free(path);
+	return rc && rc != -ENOENT ? rc : remove_entry_folder(fs, e);
+}
+
+/* Lookup-count the entry just made and reply it. */
+static void reply_new_entry(fuse_req_t req, struct fs *fs, struct node *parent,
+			    struct entry *e)
+{
+	struct node *n;
+	struct stat st;
+	int rc;
+
+	e->exists = true;
+	rc = entry_to_node(fs, parent, e, &n, &st);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry(req, fs, n, &st);
+}
+
+/* Resolve name in parent for making a node there: -EEXIST if present. */
+static int entry_new(struct fs *fs, struct node *parent, const char *name, struct entry *e)
+{
+	int rc = entry_get(fs, parent, name, e);
+
+	if (!rc && e->exists) {
+		entry_free(e);
+		return -EEXIST;
+	}
+	return rc;
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode)
+{
+	struct fs *fs = fs_of(req);
+	struct node *parent = node_of(req, parent_ino);
+	char id[VAULT_DIR_ID_LEN + 1], *content = NULL, *dir_file = NULL;
+	struct entry e;
+	int rc = entry_new(fs, parent, name, &e);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	e.kind = NODE_DIR;
+	rc = cry_uuid_random(id) ? -ENOMEM : 0;
+	/* content folder first: an entry never points at a missing folder */
+	if (!rc)
+		rc = vault_make_content_dir(fs->vault, id, &content);
+	if (!rc)
+		rc = make_entry_folder(fs, &e);
+	if (!rc) {
+		dir_file = vault_join(e.path, VAULT_DIR_FILE);
+		rc = dir_file ? store_write_all(fs->vault->store, dir_file, id, strlen(id)) : -ENOMEM;
+	}
+	if (!rc)
+		rc = set_new_attrs(fs, req, content, mode, true);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new_entry(req, fs, parent, &e);
+	free(content);
+	free(dir_file);
+	entry_free(&e);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent_ino,
+		       const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct node *parent = node_of(req, parent_ino);
+	char *path = NULL;
+	struct entry e;
+	int rc = strlen(target) > SYMLINK_MAX ? -ENAMETOOLONG : entry_new(fs, parent, name, &e);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	e.kind = NODE_SYMLINK;
+	rc = make_entry_folder(fs, &e);
+	if (!rc) {
+		path = vault_join(e.path, VAULT_SYMLINK_FILE);
+		rc = path ? vault_write_small(fs->vault, path, target, strlen(target)) : -ENOMEM;
+	}
+	if (!rc)
+		rc = set_new_attrs(fs, req, path, 0, false);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new_entry(req, fs, parent, &e);
+	free(path);
+	entry_free(&e);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	struct node *n = node_of(req, ino);
+	char *path, *target = NULL;
+	size_t len;
+	int rc;
+
+	node_table_lock(fs->nodes);
+	path = n->kind == NODE_SYMLINK ? node_object_path(n) : NULL;
+	node_table_unlock(fs->nodes);
+	if (n->kind != NODE_SYMLINK)
+		rc = -EINVAL;
+	else
+		rc = path ? vault_read_small(fs->vault, path, cry_ciphertext_size(SYMLINK_MAX),
+					     &target, &len)
+			  : -ENOENT;
+	if (!rc && strlen(target) != len) {
+		log_err("%s: symlink target holds a NUL byte", path);
+		rc = -EIO;
+	}
+	if (rc)
+		fuse_reply_err(req, rc == -EFBIG ? EIO : -rc);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+	free(path);
+}
+
+/* Make a regular file: its object and header (in its own folder when the
+ * name is long). *of receives the open object. */
+static int make_file(struct fs *fs, fuse_req_t req, struct entry *e, mode_t mode,
+		     struct open_file **of)
+{
+	char *obj = e->name.shortened ? vault_join(e->path, VAULT_CONTENTS_FILE) : strdup(e->path);
+	int rc = obj ? 0 : -ENOMEM;
+
+	e->kind = NODE_FILE;
+	if (!rc && e->name.shortened)
+		rc = make_entry_folder(fs, e);
+	if (!rc)
+		rc = file_open(fs->vault, obj, true, of);
+	if (!rc) {
+		rc = set_new_attrs(fs, req, obj, mode, true);
+		if (rc) {
+			file_close(*of);
+			*of = NULL;
+		}
+	}
+	if (rc && rc != -EEXIST && obj)
+		remove_entry(fs, e);
+	free(obj);
+	return rc;
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct node *parent = node_of(req, parent_ino), *n = NULL;
+	struct open_file *of = NULL;
+	struct entry e;
+	struct stat st;
+	int rc = entry_get(fs, parent, name, &e);
+
+	if (rc)
+		goto out;
+	if (e.exists && (fi->flags & O_EXCL))
+		rc = -EEXIST;
+	else if (e.exists && e.kind != NODE_FILE)
+		rc = e.kind == NODE_DIR ? -EISDIR : -EEXIST;
+	else if (!e.exists)
+		rc = make_file(fs, req, &e, mode, &of);
+	if (!rc) {
+		e.exists = true;
+		rc = entry_to_node(fs, parent, &e, &n, &st);
+	}
+	if (!rc && of) {
+		pthread_mutex_lock(&n->lock);
+		if (!n->of) { /* else an old handle of a node by that name stays in use */
+			n->of = of;
+			of = NULL;
+		}
+		pthread_mutex_unlock(&n->lock);
+	}
+	file_close(of);
+	if (!rc) {
+		rc = node_open(fs, n, fi->flags);
+		if (rc) {
+			node_close(fs, n);
+			node_table_lock(fs->nodes);
+			node_forget(fs->nodes, n, 1);
+			node_table_unlock(fs->nodes);
+		}
+	}
+	entry_free(&e);
+out:
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct fuse_entry_param ep = { .ino = n->ino, .attr = st, .attr_timeout = fs->timeout,
+				       .entry_timeout = fs->timeout };
+
+	fi->fh = (uintptr_t)n;
+	fuse_reply_create(req, &ep, fi);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	struct fs *fs = fs_of(req);
+	struct open_file *of = NULL;
+	struct entry e;
+	int rc;
+
+	(void)rdev;
+	if (!S_ISREG(mode)) { /* the format has no devices, FIFOs or sockets */
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	rc = entry_new(fs, node_of(req, parent_ino), name, &e);
+	if (!rc) {
+		rc = make_file(fs, req, &e, mode, &of);
+		file_close(of);
+		if (!rc)
+			reply_new_entry(req, fs, node_of(req, parent_ino), &e);
+		entry_free(&e);
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+}
+
+/* ---- removing and renaming ------------------------------------------------ */
+
+static int count_entry_but_backup(void *ctx, const char *name, bool is_dir)
+{
+	(void)is_dir;
+	if (strcmp(name, VAULT_DIRID_BACKUP_FILE) != 0)
+		++*(size_t *)ctx;
+	return 0;
+}
+
+/* Remove an empty directory's content folder (ENOTEMPTY if it holds entries),
+ * and its "d/AB" prefix folder when that is left empty. */
+static int remove_content_dir(struct fs *fs, const char *content_dir)
+{
+	struct store *s = fs->vault->store;
+	size_t entries = 0;
+	char *path;
+	int rc = store_list(s, content_dir, count_entry_but_backup, &entries);
+
+	if (rc)
+		return rc;
+	if (entries)
+		return -ENOTEMPTY;
+	path = vault_join(content_dir, VAULT_DIRID_BACKUP_FILE);
+	rc = path ? store_unlink(s, path) : -ENOMEM;
+	free(path);
+	if (rc && rc != -ENOENT)
+		return rc;
+	rc = store_rmdir(s, content_dir);
+	if (!rc && (path = strdup(content_dir))) {
+		path[4] = '\0'; /* "d/AB" */
+		store_rmdir(s, path); /* fails while other directories share it */
+		free(path);
+	}
+	return rc;
+}
+
+/* Content folder of the directory entry e (from its node when known). */
+static char *entry_content_dir(struct fs *fs, struct node *parent, const struct entry *e)
+{
+	struct node *n = node_find(fs->nodes, parent, e->name.stored);
+	char id[VAULT_DIR_ID_LEN + 1];
+
+	if (n)
+		return strdup(n->content_dir);
+	return read_dir_id(fs, e->path, id) ? NULL : vault_content_dir(fs->vault, id);
+}
+
+/* Remove entry e of parent, and for a directory its content folder first.
+ * Under the table lock. */
+static int remove_node(struct fs *fs, struct node *parent, const struct entry *e)
+{
+	struct node *n;
+	char *content;
+	int rc = 0;
+
+	if (e->kind == NODE_DIR) {
+		content = entry_content_dir(fs, parent, e);
+		rc = content ? remove_content_dir(fs, content) : -EIO;
+		free(content);
+	}
+	if (!rc)
+		rc = remove_entry(fs, e);
+	if (!rc && (n = node_find(fs->nodes, parent, e->name.stored)))
+		node_unlinked(fs->nodes, n);
+	return rc;
+}
+
+static void remove_op(fuse_req_t req, fuse_ino_t parent_ino, const char *name, bool dir)
+{
+	struct fs *fs = fs_of(req);
+	struct node *parent = node_of(req, parent_ino);
+	struct entry e;
+	int rc;
+
+	node_table_lock(fs->nodes);
+	rc = entry_get(fs, parent, name, &e);
+	if (!rc) {
+		if (!e.exists)
+			rc = -ENOENT;
+		else if (dir != (e.kind == NODE_DIR))
+			rc = dir ? -ENOTDIR : -EISDIR;
+		else
+			rc = remove_node(fs, parent, &e);
+		entry_free(&e);
+	}
+	node_table_unlock(fs->nodes);
+	fuse_reply_err(req, -rc);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_op(req, parent, name, false);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_op(req, parent, name, true);
+}
+
+/* Move entry src to dst (which does not exist, or is a plain file object
+ * that src, a plain file object, replaces atomically). */
+static int move_entry(struct fs *fs, const struct entry *src, const struct entry *dst)
+{
+	struct store *s = fs->vault->store;
+	bool src_long = src->name.shortened, dst_long = dst->name.shortened;
+	char *from = NULL, *to = NULL;
+	int rc;
+
+	if (src->kind == NODE_FILE && !src_long && !dst_long)
+		return store_rename(s, src->path, dst->path, 0);
+	if (src->kind == NODE_FILE && src_long != dst_long) {
+		/* the object moves between a bare .c9r and a .c9s folder */
+		from = src_long ? vault_join(src->path, VAULT_CONTENTS_FILE) : strdup(src->path);
+		to = dst_long ? vault_join(dst->path, VAULT_CONTENTS_FILE) : strdup(dst->path);
+		rc = from && to ? 0 : -ENOMEM;
+		if (!rc && dst_long)
+			rc = make_entry_folder(fs, dst);
+		if (!rc)
+			rc = store_rename(s, from, to, STORE_RENAME_NOREPLACE);
+		if (!rc && src_long)
+			remove_entry_folder(fs, src);
+		free(from);
+		free(to);
+		return rc;
+	}
+	/* a folder entry moves whole; its name.c9s follows the new name */
+	rc = store_rename(s, src->path, dst->path, STORE_RENAME_NOREPLACE);
+	if (!rc && (dst_long || src_long)) {
+		to = vault_join(dst->path, VAULT_LONG_NAME_FILE);
+		if (!to)
+			rc = -ENOMEM;
+		else if (dst_long)
+			rc = store_write_all(s, to, dst->name.c9r, strlen(dst->name.c9r));
+		else
+			rc = store_unlink(s, to);
+		free(to);
+	}
+	return rc;
+}
+
+/* Can src replace the existing dst? 0, or the errno rename(2) gives. */
+static int check_replace(struct fs *fs, struct node *parent, const struct entry *src,
+			 const struct entry *dst)
+{
+	char *content;
+	size_t entries = 0;
+	int rc;
+
+	if (src->kind == NODE_DIR && dst->kind != NODE_DIR)
+		return -ENOTDIR;
+	if (src->kind != NODE_DIR && dst->kind == NODE_DIR)
+		return -EISDIR;
+	if (dst->kind != NODE_DIR)
+		return 0;
+	content = entry_content_dir(fs, parent, dst);
+	rc = content ? store_list(fs->vault->store, content, count_entry_but_backup, &entries)
+		     : -EIO;
+	free(content);
+	return rc ? rc : entries ? -ENOTEMPTY : 0;
+}
+
+static int rename_locked(struct fs *fs, struct node *parent, const char *name,
+			 struct node *new_parent, const char *new_name, unsigned flags)
+{
+	struct entry src, dst;
+	struct node *n;
+	bool atomic_replace;
+	int rc;
+
+	rc = entry_get(fs, parent, name, &src);
+	if (rc)
+		return rc;
+	rc = entry_get(fs, new_parent, new_name, &dst);
+	if (rc) {
+		entry_free(&src);
+		return rc;
+	}
+	if (!src.exists)
+		rc = -ENOENT;
+	else if (parent == new_parent && strcmp(src.name.stored, dst.name.stored) == 0)
+		rc = 0; /* onto itself */
+	else if (dst.exists && (flags & RENAME_NOREPLACE))
+		rc = -EEXIST;
+	else {
+		rc = dst.exists ? check_replace(fs, new_parent, &src, &dst) : 0;
+		atomic_replace = src.kind == NODE_FILE && dst.kind == NODE_FILE &&
+				 !src.name.shortened && !dst.name.shortened;
+		if (!rc && dst.exists && !atomic_replace)
+			rc = remove_node(fs, new_parent, &dst);
+		else if (!rc && dst.exists && (n = node_find(fs->nodes, new_parent, dst.name.stored)))
+			node_unlinked(fs->nodes, n);
+		if (!rc)
+			rc = move_entry(fs, &src, &dst);
+		if (!rc && (n = node_find(fs->nodes, parent, src.name.stored)))
+			rc = node_move(fs->nodes, n, new_parent, dst.name.stored, dst.name.shortened);
+	}
+	entry_free(&src);
+	entry_free(&dst);
+	return rc;
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct fs *fs = fs_of(req);
+	int rc;
+
+	if (flags & ~(unsigned)RENAME_NOREPLACE) { /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	node_table_lock(fs->nodes);
+	rc = rename_locked(fs, node_of(req, parent), name, node_of(req, newparent), newname, flags);
+	node_table_unlock(fs->nodes);
+	fuse_reply_err(req, -rc);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	fuse_reply_err(req, EPERM); /* the format has no hard links */
+}
+
+/* ---- directories ------------------------------------------------------------ */
+
+struct dir_item {
+	char *name;
+	unsigned char type; /* DT_* */
+};
+
+/* A directory's decrypted listing, taken at opendir and served by readdir. */
+struct dir_listing {
+	struct dir_item *items;
+	size_t count, cap;
+};
+
+struct raw_entry_list {
+	char **names;
+	bool *is_dir;
+	size_t count, cap;
+};
+
+static int collect_raw(void *ctx, const char *name, bool is_dir)
+{
+	struct raw_entry_list *l = ctx;
+	size_t n = strlen(name);
+
+	if (n < CRY_MIN_ENTRY_NAME_LEN ||
+	    (strcmp(name + n - 4, ".c9r") != 0 && strcmp(name + n - 4, ".c9s") != 0) ||
+	    strcmp(name, VAULT_DIRID_BACKUP_FILE) == 0)
+		return 0;
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **names = realloc(l->names, cap * sizeof(*names));
+		bool *is_dir_new;
+
+		if (!names)
+			return -ENOMEM;
+		l->names = names;
+		is_dir_new = realloc(l->is_dir, cap * sizeof(*is_dir_new));
+		if (!is_dir_new)
+			return -ENOMEM;
+		l->is_dir = is_dir_new;
+		l->cap = cap;
+	}
+	if (!(l->names[l->count] = strdup(name)))
+		return -ENOMEM;
+	l->is_dir[l->count++] = is_dir;
+	return 0;
+}
+
+static int listing_add(struct dir_listing *l, char *name, unsigned char type)
+{
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct dir_item *items = realloc(l->items, cap * sizeof(*items));
+
+		if (!items)
+			return -ENOMEM;
+		l->items = items;
+		l->cap = cap;
+	}
+	l->items[l->count].name = name;
+	l->items[l->count++].type = type;
+	return 0;
+}
+
+/* The encrypted .c9r name behind a .c9s entry, checked against its hash. */
+static int long_name(struct fs *fs, const char *path, const char *stored, char **c9r)
+{
+	char *file = vault_join(path, VAULT_LONG_NAME_FILE);
+	char expect[CRY_SHORT_NAME_LEN + 1];
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc = file ? store_read_all(fs->vault->store, file, LONG_NAME_MAX, &buf, &len) : -ENOMEM;
+
+	free(file);
+	if (rc)
+		return rc;
+	*c9r = strndup((char *)buf, len);
+	free(buf);
+	if (!*c9r)
+		return -ENOMEM;
+	cry_name_shorten(*c9r, expect);
+	if (strlen(*c9r) != len || strcmp(expect, stored) != 0) {
+		free(*c9r);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Decrypt one raw entry of dir into the listing; entries that do not
+ * authenticate are left out and logged. */
+static int list_entry(struct fs *fs, struct node *dir, const char *stored, bool is_dir,
+		      struct dir_listing *l)
+{
+	static const unsigned char dtype[] = {
+		[NODE_FILE] = DT_REG, [NODE_DIR] = DT_DIR, [NODE_SYMLINK] = DT_LNK,
+	};
+	char *path = vault_join(dir->content_dir, stored), *c9r = NULL, *name = NULL;
+	bool shortened = strcmp(stored + strlen(stored) - 4, ".c9s") == 0;
+	enum node_kind kind;
+	int rc = path ? 0 : -ENOMEM;
+
+	if (!rc && shortened)
+		rc = is_dir ? long_name(fs, path, stored, &c9r) : -EIO;
+	if (!rc)
+		rc = entry_kind(fs, path, is_dir, shortened, &kind);
+	if (!rc) {
+		rc = cry_name_decrypt(fs->vault->names, dir->dir_id, c9r ? c9r : stored, &name);
+		rc = rc == CRY_ERR_NOMEM ? -ENOMEM : rc ? -EIO : 0;
+	}
+	if (!rc) {
+		rc = listing_add(l, name, dtype[kind]);
+		if (rc)
+			free(name);
+	} else if (rc != -ENOMEM) {
+		log_err("%s: cannot decrypt name or entry: left out of the listing", path);
+		rc = 0;
+	}
+	free(c9r);
+	free(path);
+	return rc;
+}
+
+static void listing_free(struct dir_listing *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->count; i++)
+		free(l->items[i].name);
+	free(l->items);
+	free(l);
+}
+
+static int list_dir(struct fs *fs, struct node *dir, struct dir_listing **out)
+{
+	struct dir_listing *l = calloc(1, sizeof(*l));
+	struct raw_entry_list raw = { 0 };
+	char *dot = strdup("."), *dotdot = strdup("..");
+	size_t i;
+	int rc = l && dot && dotdot ? 0 : -ENOMEM;
+
+	if (!rc && !(rc = listing_add(l, dot, DT_DIR)))
+		dot = NULL;
+	if (!rc && !(rc = listing_add(l, dotdot, DT_DIR)))
+		dotdot = NULL;
+	if (!rc)
+		rc = store_list(fs->vault->store, dir->content_dir, collect_raw, &raw);
+	for (i = 0; i < raw.count; i++) {
+		if (!rc)
+			rc = list_entry(fs, dir, raw.names[i], raw.is_dir[i], l);
+		free(raw.names[i]);
+	}
+	free(raw.names);
+	free(raw.is_dir);
+	free(dot);
+	free(dotdot);
+	if (rc) {
+		listing_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_listing *l;
+	struct node *n = node_of(req, ino);
+	int rc = n->kind == NODE_DIR ? list_dir(fs_of(req), n, &l) : -ENOTDIR;
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)l;
+	fuse_reply_open(req, fi);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dir_listing *l = (struct dir_listing *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0, i;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (i = (size_t)off; i < l->count; i++) {
+		/* only the type bits of st_mode reach the kernel; the inode number
+		 * is a placeholder that is never 0 (0 means "deleted" to some tools) */
+		struct stat st = { .st_ino = i + 1, .st_mode = (mode_t)l->items[i].type << 12 };
+		size_t need = fuse_add_direntry(req, buf + used, size - used, l->items[i].name, &st,
+						(off_t)(i + 1));
+
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	listing_free((struct dir_listing *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0); /* directory changes are made durable by the store as they happen */
+}
+
+/* ---- the file system as a whole --------------------------------------------- */
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+	int rc = store_statfs(fs_of(req)->vault->store, &st);
+
+	(void)ino;
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	st.f_namemax = NAME_MAX_BYTES;
+	fuse_reply_statfs(req, &st);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, ENOTSUP); /* the format has no extended attributes */
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	(void)ino, (void)name, (void)size;
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	(void)ino, (void)size;
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* O_TRUNC arrives with open, not as a separate setattr */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
+int fs_init(struct fs *fs, struct vault *v)
+{
+	char *root = vault_content_dir(v, "");
+
+	memset(fs, 0, sizeof(*fs));
+	fs->vault = v;
+	fs->timeout = 1.0;
+	fs->chown_new = geteuid() == 0;
+	fs->nodes = root ? node_table_new(root) : NULL;
+	free(root);
+	return fs->nodes ? 0 : -ENOMEM;
+}
+
+void fs_destroy(struct fs *fs)
+{
+	node_table_free(fs->nodes);
+	fs->nodes = NULL;
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.create = op_create,
+};

@@ -1,0 +1,23 @@
+/* The FUSE low-level operations of a mounted vault. */
+#ifndef OPS_H
+#define OPS_H
+
+#include <fuse_lowlevel.h>
+
+#include "fs/inode.h"
+#include "fs/vault.h"
+
+struct fs {
+	struct vault *vault;
+	struct node_table *nodes;
+	double timeout; /* seconds the kernel may cache entries and attributes */
+	bool chown_new; /* running as root: new nodes belong to the caller */
+};
+
+/* Set up fs for vault v; -errno on failure. */
+int fs_init(struct fs *fs, struct vault *v);
+void fs_destroy(struct fs *fs);
+
+extern const struct fuse_lowlevel_ops fs_ops;
+
+#endif

@@ -1,0 +1,163 @@
+/* The sample vault made with the official cryptolib (data/vault, copied
+ * from vault-cryptolib-SIV_GCM): unlock, config, root listing, shortened
+ * names, the root's dirid.c9r and a file's contents. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tharness.h"
+#include "crypto/cry_content.h"
+#include "crypto/cry_err.h"
+#include "crypto/cry_keys.h"
+#include "crypto/cry_name.h"
+
+#define PASSWORD "p\xc3\xa4ssw\xc3\xb6rd" /* pässwörd, NFC */
+
+static void test_masterkey_file(const struct cry_masterkey *mk, const char *text,
+				const struct cry_kdf_params *params)
+{
+	/* Re-locking with the file's salt writes the same text (we add a newline). */
+	uint8_t salt[8];
+	t_hex_into("73f78abaf01dfba6", salt, 8); /* c/eKuvAd+6Y= */
+	char *again = NULL, *want = NULL;
+	CHECK(params->n == 32768 && params->r == 8);
+	CHECK_RC(cry_masterkey_file_lock(mk, PASSWORD, params, salt, &again), CRY_OK);
+	if (asprintf(&want, "%s\n", text) < 0)
+		abort();
+	CHECK_STR(again, want);
+	free(again);
+	free(want);
+}
+
+static void test_config(const struct cry_masterkey *mk)
+{
+	size_t len;
+	char *jwt = t_read_data("vault/vault.cryptomator", &len), kid[64];
+	struct cry_vault_config cfg;
+	CHECK_RC(cry_vault_config_kid(jwt, len, kid, sizeof kid), CRY_OK);
+	CHECK_STR(kid, "masterkeyfile:masterkey.cryptomator");
+	CHECK_RC(cry_vault_config_parse(jwt, len, mk, &cfg), CRY_OK);
+	CHECK_RC(cry_vault_config_check(&cfg), CRY_OK);
+	CHECK(cfg.shortening_threshold == 220);
+	free(jwt);
+}
+
+static bool listed(const char *name, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static void test_root_listing(const struct cry_names *nm)
+{
+	char hash[CRY_DIR_HASH_LEN + 1];
+	CHECK_RC(cry_dir_hash(nm, "", hash), CRY_OK);
+	CHECK_STR(hash, "C2WEHGC4NYUGZSBJRADPVM67KGSJSCUX");
+
+	char long_u[256] = "", long_d[171] = "";
+	for (int i = 0; i < 120; i++)
+		strcat(long_u, "\xc3\x9c"); /* Ü */
+	strcat(long_u, ".txt");
+	memset(long_d, 'D', 170);
+	const char *const want[] = { "hello.txt", "empty.bin", "sub", long_u, long_d };
+	bool seen[5] = { false };
+
+	char *listing = t_read_data("vault/root-listing.txt", NULL), *save = NULL;
+	int entries = 0;
+	for (char *e = strtok_r(listing, "\n", &save); e; e = strtok_r(NULL, "\n", &save)) {
+		char *c9r = NULL, *name = NULL;
+		if (strcmp(e, "dirid.c9r") == 0)
+			continue;
+		if (strstr(e, ".c9s") != NULL) {
+			char path[128], short_name[CRY_SHORT_NAME_LEN + 1];
+			snprintf(path, sizeof path, "vault/%s/name.c9s", e);
+			c9r = t_read_data(path, NULL);
+			cry_name_shorten(c9r, short_name);
+			CHECK_STR(short_name, e);
+		} else {
+			c9r = strdup(e);
+		}
+		if (CHECK_RC(cry_name_decrypt(nm, "", c9r, &name), CRY_OK) &&
+		    CHECK(listed(name, want, 5))) {
+			for (int i = 0; i < 5; i++)
+				seen[i] |= strcmp(name, want[i]) == 0;
+			/* and the writer's side: the same name encrypts to the same entry */
+			char *again = NULL;
+			CHECK_RC(cry_name_encrypt(nm, "", name, &again), CRY_OK);
+			CHECK_STR(again, c9r);
+			free(again);
+		}
+		entries++;
+		free(name);
+		free(c9r);
+	}
+	CHECK(entries == 5 && seen[0] && seen[1] && seen[2] && seen[3] && seen[4]);
+	free(listing);
+}
+
+/* header + chunks of an object, decrypted into a malloc'd buffer. */
+static int decrypt_object(const struct cry_masterkey *mk, const uint8_t *obj, size_t len,
+			  uint8_t **out, uint64_t *out_len)
+{
+	struct cry_file_header h;
+	int rc = cry_cleartext_size(len, out_len);
+	if (rc == CRY_OK)
+		rc = cry_header_decrypt(mk, obj, &h);
+	if (rc != CRY_OK)
+		return rc;
+	*out = malloc(*out_len + 1);
+	const uint8_t *p = obj + CRY_HEADER_LEN, *end = obj + len;
+	for (uint64_t idx = 0; rc == CRY_OK && p < end; idx++) {
+		size_t n = (size_t)(end - p) < CRY_CHUNK_CIPHER ? (size_t)(end - p) : CRY_CHUNK_CIPHER;
+		rc = cry_chunk_decrypt(&h, idx, p, n, *out + idx * CRY_CHUNK_PLAIN);
+		p += n;
+	}
+	return rc;
+}
+
+static void test_contents(const struct cry_masterkey *mk)
+{
+	size_t len;
+	uint8_t *plain = NULL;
+	uint64_t plain_len = 99;
+	/* The root's dirid.c9r: header and one empty chunk, for dirId "". */
+	char *obj = t_read_data("vault/root-dirid.c9r", &len);
+	CHECK(len == 96);
+	CHECK_RC(decrypt_object(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_OK);
+	CHECK(plain_len == 0);
+	free(plain);
+	free(obj);
+
+	obj = t_read_data("vault/CRd2bylwQZ7_YOJWLQ2ovdOa4LUWF8P9TQ==.c9r", &len);
+	plain = NULL;
+	CHECK_RC(decrypt_object(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_OK);
+	CHECK(plain_len == 11 && plain != NULL && memcmp(plain, "hello world", 11) == 0);
+	free(plain);
+	plain = NULL;
+	obj[len - 1] ^= 0x80;
+	CHECK_RC(decrypt_object(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_ERR_AUTH);
+	free(plain);
+	free(obj);
+}
+
+void test_vault(void)
+{
+	size_t len;
+	char *text = t_read_data("vault/masterkey.cryptomator", &len);
+	struct cry_masterkey *mk = NULL;
+	struct cry_kdf_params params;
+	if (!CHECK_RC(cry_masterkey_file_unlock(text, len, PASSWORD, &mk, &params), CRY_OK)) {
+		free(text);
+		return;
+	}
+	struct cry_names *nm = cry_names_new(mk);
+	test_masterkey_file(mk, text, &params);
+	test_config(mk);
+	test_root_listing(nm);
+	test_contents(mk);
+	cry_names_free(nm);
+	cry_masterkey_free(mk);
+	free(text);
+}
