@@ -410,11 +410,31 @@ oom:
 	return -ENOMEM;
 }
 
+/* The URL to hand to curl: with a login and ~/.netrc, the user goes into the
+ * URL, since libcurl 7.88 skips the netrc lookup when CURLOPT_USERNAME is set.
+ * (req->url itself, which is logged, never holds it.) NULL: out of memory. */
+static char *url_with_login(const struct http_request *req)
+{
+	if (!(req->netrc && req->username && !req->password))
+		return strdup(req->url);
+	CURLU *u = curl_url();
+	char *url = NULL;
+	if (u && curl_url_set(u, CURLUPART_URL, req->url, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_USER, req->username, CURLU_URLENCODE) == CURLUE_OK) {
+		char *v = NULL;
+		if (curl_url_get(u, CURLUPART_URL, &v, 0) == CURLUE_OK)
+			url = strdup(v);
+		curl_free(v);
+	}
+	curl_url_cleanup(u);
+	return url;
+}
+
 static void set_options(struct http_client *c, CURL *h, const struct http_request *req,
-			struct transfer *t, struct curl_slist *headers)
+			struct transfer *t, const char *url, struct curl_slist *headers)
 {
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
-	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
@@ -433,12 +453,12 @@ static void set_options(struct http_client *c, CURL *h, const struct http_reques
 	}
 	if (req->username || req->netrc) {
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		if (req->username)
-			curl_easy_setopt(h, CURLOPT_USERNAME, req->username);
-		if (req->password)
+		if (req->password) {
+			curl_easy_setopt(h, CURLOPT_USERNAME, req->username ? req->username : "");
 			curl_easy_setopt(h, CURLOPT_PASSWORD, req->password);
-		else if (req->netrc)
+		} else if (req->netrc) {
 			curl_easy_setopt(h, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+		}
 	}
 	if (req->body_fd >= 0 || req->body) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -452,6 +472,13 @@ static void set_options(struct http_client *c, CURL *h, const struct http_reques
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	else if (strcmp(req->method, "GET") != 0)
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+}
+
+void http_etag_copy(char dst[REMOTE_ETAG_MAX], const char *etag)
+{
+	if (strncmp(etag, "W/", 2) == 0)
+		etag += 2;
+	snprintf(dst, REMOTE_ETAG_MAX, "%s", etag);
 }
 
 static int64_t content_range_total(CURL *h)
@@ -470,7 +497,7 @@ static void collect_response(CURL *h, struct http_response *resp)
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
 	struct curl_header *hdr;
 	if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
-		snprintf(resp->etag, sizeof resp->etag, "%s", hdr->value);
+		http_etag_copy(resp->etag, hdr->value);
 	curl_off_t len = -1, ftime = -1;
 	curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	curl_easy_getinfo(h, CURLINFO_FILETIME_T, &ftime);
@@ -574,9 +601,15 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_reques
 	*rc = headers_for_attempt(req, &headers);
 	if (*rc)
 		return CURLE_OK;
+	char *url = url_with_login(req);
+	if (!url) {
+		curl_slist_free_all(headers);
+		*rc = -ENOMEM;
+		return CURLE_OK;
+	}
 	struct transfer t = {.req = req, .resp = resp, .h = h};
 	curl_easy_reset(h);
-	set_options(c, h, req, &t, headers);
+	set_options(c, h, req, &t, url, headers);
 	CURLcode code = curl_easy_perform(h);
 	if (code == CURLE_WRITE_ERROR && t.enough)
 		code = CURLE_OK;
@@ -584,6 +617,7 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_reques
 		*rc = -t.write_errno;
 	collect_response(h, resp);
 	curl_slist_free_all(headers);
+	free(url);
 	return code;
 }
 
@@ -609,9 +643,13 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 		if (rc)
 			break;
 		bool transport_failed = code != CURLE_OK;
-		bool retry = transport_failed ? curl_code_retryable(code) : status_retryable(resp->status);
+		bool retry = transport_failed ? curl_code_retryable(code)
+					      : !req->no_status_retry && status_retryable(resp->status);
 		if (!retry) {
 			rc = transport_failed ? curl_code_errno(h, code) : 0;
+			if (!transport_failed && resp->status >= 500)
+				fprintf(stderr, "umbrafs: %s %s: HTTP %ld\n", req->method, req->url,
+					resp->status);
 			if (transport_failed)
 				fprintf(stderr, "umbrafs: %s %s: %s\n", req->method, req->url,
 					curl_easy_strerror(code));

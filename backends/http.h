@@ -54,6 +54,7 @@ struct http_request {
 	uint64_t range_off, range_len;
 	int out_fd;              /* >= 0: a 2xx body goes there at its position; else into resp->body */
 	bool no_body;            /* HEAD */
+	bool no_status_retry;    /* a 5xx is an answer, not an outage (non-idempotent requests) */
 };
 
 /* Initialise a request: no body, no output fd, everything else zero. */
@@ -63,7 +64,7 @@ struct http_response {
 	long status;
 	struct http_buf body;    /* 2xx body (out_fd < 0) or the error body (bounded) */
 	uint64_t written;        /* bytes written to out_fd */
-	char etag[128];          /* ETag header as sent, "" if none */
+	char etag[REMOTE_ETAG_MAX]; /* ETag header (see http_etag_copy), "" if none */
 	int64_t content_length;  /* -1 if unknown */
 	int64_t total_size;      /* from Content-Range ".../SIZE", else -1 */
 	time_t last_modified;    /* -1 if none */
@@ -88,6 +89,11 @@ int http_get_to_fd(struct http_client *c, struct http_request *req, uint64_t off
 
 /* Fill info from the reply headers of a 2xx (size, mtime, ETag). */
 void http_response_to_info(const struct http_response *resp, struct remote_info *info);
+
+/* Copy an ETag without a weak "W/" prefix. Apache marks the ETag of a file
+ * changed within the current second weak and then never lets it match an
+ * If-Match; the value behind the prefix is the one it gives a second later. */
+void http_etag_copy(char dst[REMOTE_ETAG_MAX], const char *etag);
 
 /* errno for a final non-2xx status: 404/409/410 -ENOENT, 401/403 -EACCES,
  * 412 -ESTALE, 507 -ENOSPC, 416 -ERANGE, 413 -EFBIG, other -EIO. 0 for 2xx. */

@@ -9,7 +9,18 @@
  * are percent-encoded segment by segment (base64url names hold '=', which is
  * escaped). DELETE of a collection is recursive on the server, so rmdir first
  * checks that the folder is empty and remove refuses folders (-EISDIR): each
- * costs one PROPFIND more, in exchange for never deleting a tree by mistake. */
+ * costs one PROPFIND more, in exchange for never deleting a tree by mistake.
+ *
+ * Server quirks handled (Apache mod_dav_fs, FileETag MTime Size):
+ * - a PUT reply has no ETag: put asks with a PROPFIND afterwards;
+ * - the ETag of a file changed in the current second is weak (W/"..."), which
+ *   never satisfies If-Match: ETags are reported and sent without "W/" (two
+ *   writes of the same size within one second then share an ETag: Apache's
+ *   ETag cannot tell them apart either); and an If-Match on a file changed in
+ *   the current second always fails: put then checks the ETag, and when it
+ *   does match waits for the next second and tries once more;
+ * - a MOVE into a missing folder is answered 500, not 409: the destination's
+ *   parent is then looked up to report -ENOENT. */
 #include "backends/http.h"
 #include "backends/remote.h"
 
@@ -18,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct webdav {
 	struct remote base;
@@ -110,7 +122,7 @@ static void info_from_prop(const xmlNode *prop, struct remote_info *info)
 		free(v);
 	}
 	if ((v = http_xml_child_text(prop, "DAV:", "getetag"))) {
-		snprintf(info->etag, sizeof info->etag, "%s", v);
+		http_etag_copy(info->etag, v);
 		free(v);
 	}
 }
@@ -148,13 +160,14 @@ static int parse_multistatus(const struct http_buf *body, entry_fn fn, void *ctx
 	return rc;
 }
 
-static int propfind(struct webdav *w, const char *path, const char *depth, entry_fn fn, void *ctx)
+static int propfind(struct webdav *w, const char *path, bool collection, entry_fn fn, void *ctx)
 {
-	char *url = url_for(w, path, true);
+	char *url = url_for(w, path, collection);
 	if (!url)
 		return -ENOMEM;
 	char depth_header[32];
-	snprintf(depth_header, sizeof depth_header, "Depth: %s", depth);
+	/* a collection's members (Depth 1), or the resource itself */
+	snprintf(depth_header, sizeof depth_header, "Depth: %d", collection ? 1 : 0);
 	struct curl_slist *headers = curl_slist_append(NULL, depth_header);
 	struct curl_slist *h2 = headers ? curl_slist_append(headers, "Content-Type: application/xml; charset=utf-8") : NULL;
 	if (!h2) {
@@ -214,7 +227,7 @@ static int webdav_head(struct remote *r, const char *path, struct remote_info *i
 	if (!want)
 		return -ENOMEM;
 	struct head_ctx hc = {.want = want, .info = info};
-	int rc = propfind(w, path, "0", head_entry, &hc);
+	int rc = propfind(w, path, false, head_entry, &hc);
 	if (rc == 0 && !hc.found)
 		rc = -EIO; /* the server answered about something else */
 	free(want);
@@ -254,7 +267,7 @@ static int webdav_list(struct remote *r, const char *dir, remote_list_cb cb, voi
 	if (!self)
 		return -ENOMEM;
 	struct list_ctx lc = {.dir = self, .dir_len = strlen(self), .cb = cb, .cb_ctx = ctx};
-	int rc = propfind(w, dir, "1", list_entry, &lc);
+	int rc = propfind(w, dir, true, list_entry, &lc);
 	if (rc == 0 && lc.self_seen && !lc.self_is_dir)
 		rc = -ENOTDIR;
 	free(self);
@@ -284,25 +297,19 @@ static char *condition_header(const char *if_match)
 		return NULL;
 	if (!*if_match)
 		return strdup("If-None-Match: *");
-	size_t n = strlen("If-Match: ") + strlen(if_match) + 1;
+	char etag[REMOTE_ETAG_MAX];
+	http_etag_copy(etag, if_match);
+	size_t n = strlen("If-Match: ") + strlen(etag) + 1;
 	char *h = malloc(n);
 	if (h)
-		snprintf(h, n, "If-Match: %s", if_match);
+		snprintf(h, n, "If-Match: %s", etag);
 	return h;
 }
 
-static int webdav_put(struct remote *r, const char *path, int fd, uint64_t size,
-		      const char *if_match, struct remote_info *info)
+static int put_once(struct remote *r, const char *path, const char *url, int fd, uint64_t size,
+		    const struct curl_slist *headers, struct remote_info *info)
 {
 	struct webdav *w = webdav_of(r);
-	char *url = url_for(w, path, false);
-	char *cond = condition_header(if_match);
-	struct curl_slist *headers = cond ? curl_slist_append(NULL, cond) : NULL;
-	if (!url || (if_match && !headers)) {
-		free(url);
-		free(cond);
-		return -ENOMEM;
-	}
 	struct http_request req;
 	request_init(w, &req, "PUT", url);
 	req.headers = headers;
@@ -323,6 +330,31 @@ static int webdav_put(struct remote *r, const char *path, int fd, uint64_t size,
 		}
 	}
 	http_response_free(&resp);
+	return rc;
+}
+
+/* Did an If-Match fail only because the object changed within the current
+ * second (Apache's weak ETag, see the top)? Then its ETag still matches. */
+static bool refused_as_too_recent(struct remote *r, const char *path, const char *if_match)
+{
+	struct remote_info now;
+	char want[REMOTE_ETAG_MAX];
+	http_etag_copy(want, if_match);
+	return webdav_head(r, path, &now) == 0 && !now.is_dir && strcmp(now.etag, want) == 0;
+}
+
+static int webdav_put(struct remote *r, const char *path, int fd, uint64_t size,
+		      const char *if_match, struct remote_info *info)
+{
+	char *url = url_for(webdav_of(r), path, false);
+	char *cond = condition_header(if_match);
+	struct curl_slist *headers = cond ? curl_slist_append(NULL, cond) : NULL;
+	int rc = !url || (if_match && !headers) ? -ENOMEM
+		: put_once(r, path, url, fd, size, headers, info);
+	if (rc == -ESTALE && if_match && *if_match && refused_as_too_recent(r, path, if_match)) {
+		sleep(1); /* the ETag becomes strong once its second is over */
+		rc = put_once(r, path, url, fd, size, headers, info);
+	}
 	curl_slist_free_all(headers);
 	free(cond);
 	free(url);
@@ -341,6 +373,9 @@ static long simple_request(struct webdav *w, const char *method, const char *pat
 	struct http_request req;
 	request_init(w, &req, method, url);
 	req.headers = headers;
+	/* a repeated MOVE would fail after the first had succeeded; Apache also
+	 * answers 500 to a MOVE whose destination folder is missing */
+	req.no_status_retry = strcmp(method, "MOVE") == 0;
 	struct http_response resp;
 	int rc = http_perform(w->http, &req, &resp);
 	long status = rc ? rc : resp.status;
@@ -391,6 +426,16 @@ static int webdav_remove(struct remote *r, const char *path)
 	return status < 0 ? (int)status : http_status_errno(status);
 }
 
+static bool destination_parent_missing(struct remote *r, const char *to)
+{
+	const char *slash = strrchr(to, '/');
+	char *parent = slash ? strndup(to, (size_t)(slash - to)) : NULL;
+	struct remote_info info;
+	bool missing = parent && webdav_head(r, parent, &info) == -ENOENT;
+	free(parent);
+	return missing;
+}
+
 static int webdav_move(struct remote *r, const char *from, const char *to, bool overwrite)
 {
 	struct webdav *w = webdav_of(r);
@@ -411,6 +456,8 @@ static int webdav_move(struct remote *r, const char *from, const char *to, bool 
 		return (int)status;
 	if (status == 412) /* Overwrite: F and the destination exists */
 		return -EEXIST;
+	if (status >= 500 && destination_parent_missing(r, to))
+		return -ENOENT; /* Apache's answer to a missing destination folder (not 409) */
 	return http_status_errno(status);
 }
 

@@ -8,16 +8,27 @@
 
 #include "crypto/cry_err.h"
 
-int cry_nfc(const char *s, size_t len, char **out, size_t *out_len)
+static int normalize(const char *s, size_t len, utf8proc_option_t form, char **out,
+		     size_t *out_len)
 {
 	utf8proc_uint8_t *dst = NULL;
 	utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &dst,
-					  UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+					  UTF8PROC_STABLE | form);
 	if (n < 0)
 		return n == UTF8PROC_ERROR_NOMEM ? CRY_ERR_NOMEM : CRY_ERR_FORMAT;
 	*out = (char *)dst;
 	*out_len = (size_t)n;
 	return CRY_OK;
+}
+
+int cry_nfc(const char *s, size_t len, char **out, size_t *out_len)
+{
+	return normalize(s, len, UTF8PROC_COMPOSE, out, out_len);
+}
+
+int cry_nfd(const char *s, size_t len, char **out, size_t *out_len)
+{
+	return normalize(s, len, UTF8PROC_DECOMPOSE, out, out_len);
 }
 
 static EVP_CIPHER *aes256_gcm;

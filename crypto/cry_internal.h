@@ -10,6 +10,8 @@
 /* NFC of the UTF-8 text s (len bytes) into *out (malloc'd, NUL-terminated,
  * length in *out_len). CRY_ERR_FORMAT if s is not valid UTF-8. */
 int cry_nfc(const char *s, size_t len, char **out, size_t *out_len);
+/* The same in NFD. */
+int cry_nfd(const char *s, size_t len, char **out, size_t *out_len);
 
 /* Padded base64 length of n bytes. */
 #define CRY_B64_LEN(n) (((n) + 2) / 3 * 4)

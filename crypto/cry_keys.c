@@ -360,7 +360,7 @@ static int jwt_split(const char *text, size_t len, struct jwt *jwt)
 			return CRY_ERR_FORMAT;
 		jwt->part[i] = p;
 		jwt->len[i] = (size_t)((dot != NULL ? dot : end) - p);
-		p = dot + 1;
+		p += jwt->len[i] + 1;
 	}
 	return CRY_OK;
 }
@@ -440,10 +440,6 @@ static int parse_jwt_header(const struct jwt *jwt, struct cry_vault_config *out,
 	return rc;
 }
 
-static bool int_in_range(int64_t v, int64_t lo)
-{
-	return v >= lo && v <= INT_MAX;
-}
 
 static int parse_jwt_payload(const struct jwt *jwt, struct cry_vault_config *out)
 {
@@ -451,9 +447,9 @@ static int parse_jwt_payload(const struct jwt *jwt, struct cry_vault_config *out
 	if (payload == NULL)
 		return CRY_ERR_FORMAT;
 	int64_t format = 0, threshold = 0;
-	bool ok = json_int_field(payload, "format", &format) && int_in_range(format, INT_MIN) &&
-		  json_int_field(payload, "shorteningThreshold", &threshold) &&
-		  int_in_range(threshold, 1) &&
+	bool ok = json_int_field(payload, "format", &format) && format >= INT_MIN &&
+		  format <= INT_MAX && json_int_field(payload, "shorteningThreshold", &threshold) &&
+		  threshold >= 1 && threshold <= INT_MAX &&
 		  copy_string_field(payload, "cipherCombo", out->cipher_combo,
 				    sizeof out->cipher_combo) &&
 		  (json_string_field(payload, "jti") == NULL ||
@@ -477,6 +473,29 @@ int cry_vault_config_parse(const char *jwt_text, size_t len, const struct cry_ma
 		rc = jwt_verify(&jwt, digest, mk);
 	if (rc == CRY_OK)
 		rc = parse_jwt_payload(&jwt, out);
+	return rc;
+}
+
+int cry_vault_config_peek(const char *jwt_text, size_t len, struct cry_vault_config *out)
+{
+	struct jwt jwt;
+	const char *digest = NULL;
+	memset(out, 0, sizeof *out);
+	int rc = jwt_split(jwt_text, len, &jwt);
+	if (rc == CRY_OK)
+		rc = parse_jwt_header(&jwt, out, &digest);
+	if (rc == CRY_OK || rc == CRY_ERR_ALG) /* an unusable alg still says what it claims */
+		rc = parse_jwt_payload(&jwt, out);
+	return rc;
+}
+
+int cry_masterkey_file_params(const char *text, size_t len, struct cry_kdf_params *params)
+{
+	struct masterkey_file f;
+	int rc = parse_masterkey_file(text, len, &f);
+	if (rc == CRY_OK)
+		*params = f.kdf;
+	OPENSSL_cleanse(&f, sizeof f);
 	return rc;
 }
 

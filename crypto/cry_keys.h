@@ -41,7 +41,9 @@ int cry_masterkey_file_unlock(const char *text, size_t len, const char *password
 
 /* Wrap mk under password into masterkey.cryptomator text (version 999, fields
  * in format order, 2-space pretty printed, trailing newline). salt is 8 bytes,
- * or NULL for fresh random bytes. *text_out is malloc'd. */
+ * or NULL for fresh random bytes. params NULL means the defaults. *text_out is
+ * malloc'd. Both lock and unlock refuse (CRY_ERR_FORMAT) scrypt costs outside
+ * N = 2..2^24 (a power of two), r = 1..32, 128 * N * r <= 1 GiB. */
 int cry_masterkey_file_lock(const struct cry_masterkey *mk, const char *password,
 			    const struct cry_kdf_params *params, const uint8_t *salt,
 			    char **text_out);
@@ -62,7 +64,8 @@ struct cry_vault_config {
 int cry_vault_config_kid(const char *jwt, size_t len, char *kid_out, size_t kid_size);
 
 /* Verify the JWT's signature with key enc || mac and parse it into *out.
- * Accepts HS256/HS384/HS512 and '=' padding in the parts; rejects other algs
+ * Accepts HS256/HS384/HS512, '=' padding in the parts and trailing white
+ * space; kid and jti may be absent (then ""). Rejects other algs
  * (CRY_ERR_ALG, "none" above all) and bad signatures (CRY_ERR_SIGNATURE).
  * Does not judge format or cipher combo: see cry_vault_config_check. */
 int cry_vault_config_parse(const char *jwt, size_t len, const struct cry_masterkey *mk,

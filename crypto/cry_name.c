@@ -43,17 +43,23 @@ void cry_names_free(struct cry_names *nm)
 int cry_name_encrypt(const struct cry_names *nm, const char *dir_id, const char *name,
 		     char **out)
 {
-	char *nfc;
+	return cry_name_encrypt_form(nm, dir_id, name, CRY_NAME_NFC, out);
+}
+
+int cry_name_encrypt_form(const struct cry_names *nm, const char *dir_id, const char *name,
+			  enum cry_name_form form, char **out)
+{
+	char *normalized;
 	size_t len;
 	*out = NULL;
-	int rc = cry_nfc(name, strlen(name), &nfc, &len);
+	int rc = (form == CRY_NAME_NFD ? cry_nfd : cry_nfc)(name, strlen(name), &normalized, &len);
 	if (rc != CRY_OK)
 		return rc;
 	struct cry_siv_ad ad = { (const uint8_t *)dir_id, strlen(dir_id) };
 	uint8_t *ct = malloc(CRY_SIV_TAG_LEN + len);
 	char *b64 = NULL;
 	rc = ct == NULL ? CRY_ERR_NOMEM
-			: cry_siv_encrypt(nm->siv_key, SIV_KEY_LEN, &ad, 1, (const uint8_t *)nfc, len, ct);
+			: cry_siv_encrypt(nm->siv_key, SIV_KEY_LEN, &ad, 1, (const uint8_t *)normalized, len, ct);
 	if (rc == CRY_OK && (b64 = cry_b64_encode(ct, CRY_SIV_TAG_LEN + len, true, true)) == NULL)
 		rc = CRY_ERR_NOMEM;
 	if (rc == CRY_OK) {
@@ -66,7 +72,7 @@ int cry_name_encrypt(const struct cry_names *nm, const char *dir_id, const char 
 	}
 	free(b64);
 	free(ct);
-	free(nfc);
+	free(normalized);
 	return rc;
 }
 

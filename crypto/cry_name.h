@@ -23,6 +23,15 @@ void cry_names_free(struct cry_names *nm);
 int cry_name_encrypt(const struct cry_names *nm, const char *dir_id, const char *name,
 		     char **out);
 
+/* The Unicode normal form a name is encrypted in. Writers use NFC, the
+ * format's rule; readers also try NFD to find entries that other tools
+ * (pycryptomator, for one) stored that way. */
+enum cry_name_form { CRY_NAME_NFC, CRY_NAME_NFD };
+
+/* cry_name_encrypt in the given normal form. */
+int cry_name_encrypt_form(const struct cry_names *nm, const char *dir_id, const char *name,
+			  enum cry_name_form form, char **out);
+
 /* Decrypt a directory entry's name (with ".c9r" suffix; missing '=' padding
  * and a sync-conflict suffix such as "== (1).c9r" tolerated: the leading
  * base64url run is used). *out is malloc'd. CRY_ERR_FORMAT if it is not an

@@ -160,17 +160,16 @@ static int entry_kind(struct fs *fs, const char *path, bool is_dir, bool shorten
 	return 0;
 }
 
-/* Resolve name in parent: encrypted name, store path, and whether (and as
- * what) it exists. */
-static int entry_get(struct fs *fs, struct node *parent, const char *name, struct entry *e)
+/* Resolve name in parent, written in one normal form: encrypted name, store
+ * path, and whether (and as what) it exists. */
+static int entry_get_form(struct fs *fs, struct node *parent, const char *name,
+			  enum cry_name_form form, struct entry *e)
 {
 	struct store_attr a;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
-	if (strlen(name) > NAME_MAX_BYTES)
-		return -ENAMETOOLONG;
-	rc = vault_entry_name(fs->vault, parent->dir_id, name, &e->name);
+	rc = vault_entry_name(fs->vault, parent->dir_id, name, form, &e->name);
 	if (rc)
 		return rc;
 	e->path = vault_join(parent->content_dir, e->name.stored);
@@ -190,6 +189,37 @@ static int entry_get(struct fs *fs, struct node *parent, const char *name, struc
 		return rc;
 	}
 	e->exists = true;
+	return 0;
+}
+
+static bool is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/* Resolve name in parent. New entries are NFC; an existing one is also
+ * looked for in NFD, as some tools store names that way. */
+static int entry_get(struct fs *fs, struct node *parent, const char *name, struct entry *e)
+{
+	struct entry nfd;
+	int rc;
+
+	if (strlen(name) > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	rc = entry_get_form(fs, parent, name, CRY_NAME_NFC, e);
+	if (rc || e->exists || is_ascii(name)) /* ASCII is the same in every form */
+		return rc;
+	rc = entry_get_form(fs, parent, name, CRY_NAME_NFD, &nfd);
+	if (rc || !nfd.exists) {
+		if (!rc)
+			entry_free(&nfd);
+		return rc;
+	}
+	entry_free(e);
+	*e = nfd;
 	return 0;
 }
 

@@ -51,13 +51,13 @@ char *vault_content_dir(const struct vault *v, const char *dir_id)
 }
 
 int vault_entry_name(const struct vault *v, const char *dir_id, const char *name,
-		     struct vault_entry_name *out)
+		     enum cry_name_form form, struct vault_entry_name *out)
 {
 	char short_name[CRY_SHORT_NAME_LEN + 1];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = cry_name_encrypt(v->names, dir_id, name, &out->c9r);
+	rc = cry_name_encrypt_form(v->names, dir_id, name, form, &out->c9r);
 	if (rc == CRY_ERR_FORMAT)
 		return -EINVAL; /* not UTF-8 */
 	if (rc)

@@ -56,7 +56,7 @@ struct vault_entry_name {
 	bool shortened;
 };
 int vault_entry_name(const struct vault *v, const char *dir_id, const char *name,
-		     struct vault_entry_name *out);
+		     enum cry_name_form form, struct vault_entry_name *out);
 void vault_entry_name_free(struct vault_entry_name *e);
 
 /* Make "d/AB" (may exist) and "d/AB/CDE..." (must not) for a directory id,

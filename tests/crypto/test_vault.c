@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 
 #include "tharness.h"
 #include "crypto/cry_content.h"
@@ -138,6 +139,17 @@ static void test_contents(const struct cry_masterkey *mk)
 	plain = NULL;
 	obj[len - 1] ^= 0x80;
 	CHECK_RC(decrypt_object(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_ERR_AUTH);
+	free(plain);
+	free(obj);
+
+	/* Two full chunks: chunk 1 checks the be64 index in the AAD. */
+	obj = t_read_data("vault/exact64k.c9r", &len);
+	plain = NULL;
+	CHECK_RC(decrypt_object(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_OK);
+	uint8_t md[32];
+	CHECK(plain_len == 65536 && plain != NULL &&
+	      EVP_Digest(plain, plain_len, md, NULL, EVP_sha256(), NULL));
+	CHECK_HEX(md, sizeof md, "4b0c8b573a58de59e8f01801005eba0c95692397fbc1fd0f0c467c3cf9ef1cdb");
 	free(plain);
 	free(obj);
 }

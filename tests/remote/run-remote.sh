@@ -7,6 +7,7 @@ set -euo pipefail
 kind=${1:?usage: $0 webdav|s3 TEST_BINARY SERVERS_DIR}
 bin=${2:?}; servers=${3:?}
 work=$(mktemp -d "${TMPDIR:-/tmp}/umbrafs-remote-$kind.XXXXXX")
+chmod 755 "$work"   # apache's workers (www-data) must reach the data below it
 
 # Only what is set here counts: the CI machine's CA bundles would break nothing on plain http,
 # but a stray profile, endpoint or token would change what the test signs.
@@ -25,7 +26,8 @@ webdav)
 	export RUN_DIR=$work/run
 	mkdir -p "$work/data/vault"
 	trap '"$servers/stop-apache-webdav.sh" "$port" >/dev/null || true; rm -rf "$work"' EXIT
-	eval "$("$servers/start-apache-webdav.sh" "$port" "$work/data" test testpass)"
+	started=$("$servers/start-apache-webdav.sh" "$port" "$work/data" test testpass)
+	eval "$started"
 	export UMBRAFS_WEBDAV_PASSWORD=$WEBDAV_PASS UMBRAFS_TEST_WEBDAV_USER=$WEBDAV_USER
 	url="webdav://$WEBDAV_USER@127.0.0.1:$port/vault"
 	;;
@@ -33,7 +35,8 @@ s3)
 	port=${UMBRAFS_TEST_S3_PORT:-18480}
 	trap '"$servers/stop-radosgw.sh" "$work/rgw" >/dev/null || true; rm -rf "$work"' EXIT
 	t0=$(date +%s)
-	eval "$("$servers/start-radosgw.sh" "$port" "$work/rgw" TESTKEY TESTSECRET umbrafs-test)"
+	started=$("$servers/start-radosgw.sh" "$port" "$work/rgw" TESTKEY TESTSECRET umbrafs-test)
+	eval "$started"
 	echo "# radosgw started in $(( $(date +%s) - t0 )) s"
 	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY
 	export AWS_REGION=$S3_REGION AWS_ENDPOINT_URL=$S3_ENDPOINT
