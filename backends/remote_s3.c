@@ -18,6 +18,9 @@
  * mkdir writes a zero-byte marker object "folder/" so that an empty folder
  * (a vault's fresh content directory) still exists, and rmdir deletes it.
  * head of a name that is no object asks for one key under "name/".
+ * mkdir and move check that the parent folder exists, as a file system
+ * would; put does not (that would double its requests), so a put below a
+ * missing folder succeeds on S3 where WebDAV says -ENOENT.
  * move copies (CopyObject) then deletes; a folder is moved key by key, which
  * is not atomic but fine for the small dir.c9r folders a vault renames.
  *
@@ -913,6 +916,9 @@ static int s3_move(struct remote *r, const char *from, const char *to, bool over
 	struct s3 *s = s3_of(r);
 	struct remote_info src, dst;
 	int rc = s3_head(r, from, &src);
+	if (rc)
+		return rc;
+	rc = parent_must_be_folder(r, to);
 	if (rc)
 		return rc;
 	rc = s3_head(r, to, &dst);

@@ -14,6 +14,7 @@ struct node_table {
 	struct node **buckets;
 	size_t n_buckets;
 	size_t count;
+	struct node *all; /* list of every node but the root, hashed or unlinked */
 };
 
 static size_t hash_key(const struct node *parent, const char *stored, size_t n_buckets)
@@ -96,8 +97,14 @@ struct node_table *node_table_new(const char *root_content_dir)
 	return t;
 }
 
-static void node_free(struct node *n)
+static void node_free(struct node_table *t, struct node *n)
 {
+	if (n->all_prev)
+		n->all_prev->all_next = n->all_next;
+	else
+		t->all = n->all_next;
+	if (n->all_next)
+		n->all_next->all_prev = n->all_prev;
 	pthread_mutex_destroy(&n->lock);
 	free(n->stored);
 	free(n->content_dir);
@@ -106,21 +113,12 @@ static void node_free(struct node *n)
 
 void node_table_free(struct node_table *t)
 {
-	size_t i;
-
 	if (!t)
 		return;
-	for (i = 0; i < t->n_buckets; i++) {
-		while (t->buckets[i]) {
-			struct node *n = t->buckets[i];
-
-			t->buckets[i] = n->hash_next;
-			file_close(n->of);
-			node_free(n);
-		}
+	while (t->all) {
+		file_close(t->all->of);
+		node_free(t, t->all);
 	}
-	/* Unlinked nodes still referenced by the kernel are out of the hash;
-	 * at unmount the kernel has forgotten them (FUSE sends forgets first). */
 	free(t->buckets);
 	free(t->root.content_dir);
 	free(t->root.stored);
@@ -180,6 +178,10 @@ struct node *node_lookup(struct node_table *t, struct node *parent, const char *
 	n->shortened = shortened;
 	n->nlookup = 1;
 	parent->children++;
+	n->all_next = t->all;
+	if (t->all)
+		t->all->all_prev = n;
+	t->all = n;
 	if (t->count >= t->n_buckets)
 		hash_grow(t);
 	hash_insert(t, n);
@@ -209,7 +211,7 @@ static void maybe_free(struct node_table *t, struct node *n)
 		hash_remove(t, n);
 		detach(t, n);
 	}
-	node_free(n);
+	node_free(t, n);
 }
 
 int node_move(struct node_table *t, struct node *n, struct node *new_parent,

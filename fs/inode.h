@@ -33,6 +33,7 @@ struct node {
 	struct open_file *of;  /* files with opens > 0 */
 
 	struct node *hash_next;
+	struct node *all_prev, *all_next; /* every node but the root, for teardown */
 };
 
 struct node_table;

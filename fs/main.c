@@ -16,28 +16,12 @@
 
 #include "backends/store.h"
 #include "crypto/cry_keys.h"
+#include "fs/commands.h"
+#include "fs/idle.h"
 #include "fs/log.h"
 #include "fs/ops.h"
 #include "fs/password.h"
 #include "fs/vault.h"
-
-enum exit_code {
-	EXIT_OK = 0,
-	EXIT_ERROR = 1,
-	EXIT_USAGE = 2,
-	EXIT_PASSWORD = VAULT_ERR_PASSWORD,
-	EXIT_INVALID = VAULT_ERR_INVALID,
-};
-
-struct cli {
-	const char *command;
-	struct password_source password;
-	unsigned long scrypt_cost;
-	const char *mount_opts;
-	bool foreground, verbose, debug;
-	int argc;      /* operands after the options */
-	char **argv;
-};
 
 static const char usage_text[] =
 	"Usage: umbrafs COMMAND [OPTIONS] ARGS\n"
@@ -46,15 +30,23 @@ static const char usage_text[] =
 	"  init  STORE               create a vault\n"
 	"  mount STORE MOUNTPOINT    mount a vault (unmount: fusermount3 -u MOUNTPOINT)\n"
 	"  info  STORE               show the vault's format, key cost and counts\n"
+	"  passwd STORE              change the password (no content is re-encrypted)\n"
+	"  fsck  STORE               check every name, header and chunk of the vault\n"
 	"\n"
-	"STORE is a folder path or file://PATH.\n"
+	"STORE is a folder path or file://PATH. \"umbrafs STORE MOUNTPOINT -o OPTS\"\n"
+	"(as mount.fuse3 runs it) and mount.umbrafs (as mount(8) runs it) mount too.\n"
 	"\n"
 	"Options:\n"
 	"  --password-file FILE  read the password from the first line of FILE\n"
 	"  --extpass CMD         read the password from the first line CMD prints\n"
 	"  --scrypt-cost N       init: scrypt cost parameter N (default 32768)\n"
+	"  --new-password-file FILE  passwd: read the new password from FILE\n"
+	"  --repair              fsck: offer to repair what can be repaired safely\n"
+	"  -y, --yes             fsck --repair: repair without asking\n"
 	"  -f, --foreground      mount: stay in the foreground, log to stderr\n"
-	"  -o OPTS               mount: options such as ro, allow_other, default_permissions\n"
+	"  -o OPTS               mount: options such as ro, allow_other, default_permissions,\n"
+	"                        idle=DURATION (unmount when unused, e.g. 10m),\n"
+	"                        passfile=FILE, extpass=CMD\n"
 	"  -v, --verbose         log debug messages\n"
 	"  -d, --debug           mount: show FUSE requests (implies -f)\n"
 	"  -h, --help            show this help\n"
@@ -63,8 +55,7 @@ static const char usage_text[] =
 	"The password can also come from the environment variable UMBRAFS_PASSWORD.\n"
 	"See umbrafs(1).\n";
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
+void fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -75,13 +66,13 @@ static void fail(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static int usage_error(const char *what)
+int usage_error(const char *what)
 {
 	fail("%s (see umbrafs --help)", what);
 	return EXIT_USAGE;
 }
 
-static int open_store(const char *url, bool create, struct store **s)
+int open_store(const char *url, bool create, struct store **s)
 {
 	char *err = NULL;
 	int rc = store_open_url(url, create, s, &err);
@@ -95,7 +86,7 @@ static int open_store(const char *url, bool create, struct store **s)
 }
 
 /* Open the store and unlock its vault with a password from the user. */
-static int unlock(const struct cli *c, struct store **s, struct vault **v)
+int unlock(const struct cli *c, struct store **s, struct vault **v)
 {
 	char *pw = NULL, *err = NULL;
 	int rc = open_store(c->argv[0], false, s);

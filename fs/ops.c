@@ -27,9 +27,14 @@
 #define LONG_NAME_MAX 4096
 #define IO_BLOCK_SIZE CRY_CHUNK_PLAIN
 
+/* Every handler finds its file system here, which makes it the place to
+ * count activity for the idle unmount. */
 static struct fs *fs_of(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	struct fs *fs = fuse_req_userdata(req);
+
+	atomic_fetch_add_explicit(&fs->requests, 1, memory_order_relaxed);
+	return fs;
 }
 
 static struct node *node_of(fuse_req_t req, fuse_ino_t ino)

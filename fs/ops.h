@@ -3,6 +3,7 @@
 #define OPS_H
 
 #include <fuse_lowlevel.h>
+#include <stdatomic.h>
 
 #include "fs/inode.h"
 #include "fs/vault.h"
@@ -12,6 +13,7 @@ struct fs {
 	struct node_table *nodes;
 	double timeout; /* seconds the kernel may cache entries and attributes */
 	bool chown_new; /* running as root: new nodes belong to the caller */
+	atomic_uint_fast64_t requests; /* handler calls so far: activity for -o idle= */
 };
 
 /* Set up fs for vault v; -errno on failure. */

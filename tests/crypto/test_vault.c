@@ -8,6 +8,7 @@
 
 #include "tharness.h"
 #include "crypto/cry_content.h"
+#include "crypto/cry_file.h"
 #include "crypto/cry_err.h"
 #include "crypto/cry_keys.h"
 #include "crypto/cry_name.h"
@@ -40,7 +41,34 @@ static void test_config(const struct cry_masterkey *mk)
 	CHECK_RC(cry_vault_config_parse(jwt, len, mk, &cfg), CRY_OK);
 	CHECK_RC(cry_vault_config_check(&cfg), CRY_OK);
 	CHECK(cfg.shortening_threshold == 220);
+
+	/* peek: the same claims without the key, even with a broken signature */
+	struct cry_vault_config seen;
+	jwt[len - 2] ^= 1;
+	CHECK_RC(cry_vault_config_parse(jwt, len, mk, &cfg), CRY_ERR_SIGNATURE);
+	CHECK_RC(cry_vault_config_peek(jwt, len, &seen), CRY_OK);
+	CHECK(seen.format == 8 && seen.shortening_threshold == 220);
+	CHECK_STR(seen.cipher_combo, "SIV_GCM");
+	CHECK_STR(seen.kid, "masterkeyfile:masterkey.cryptomator");
+	CHECK_RC(cry_vault_config_peek("not.a-jwt", 9, &seen), CRY_ERR_FORMAT);
 	free(jwt);
+}
+
+/* Names other tools stored in NFD are found by encrypting in NFD. */
+static void test_name_forms(const struct cry_names *nm)
+{
+	const char *nfc = "caf\xc3\xa9.txt", *nfd = "cafe\xcc\x81.txt";
+	char *a = NULL, *b = NULL, *c = NULL, *clear = NULL;
+	CHECK_RC(cry_name_encrypt_form(nm, "", nfc, CRY_NAME_NFC, &a), CRY_OK);
+	CHECK_RC(cry_name_encrypt_form(nm, "", nfc, CRY_NAME_NFD, &b), CRY_OK);
+	CHECK_RC(cry_name_encrypt_form(nm, "", nfd, CRY_NAME_NFD, &c), CRY_OK);
+	CHECK(a && b && c && strcmp(a, b) != 0 && strcmp(b, c) == 0);
+	CHECK_RC(cry_name_decrypt(nm, "", b, &clear), CRY_OK);
+	CHECK_STR(clear, nfd);
+	free(a);
+	free(b);
+	free(c);
+	free(clear);
 }
 
 static bool listed(const char *name, const char *const *names, size_t n)
@@ -99,58 +127,63 @@ static void test_root_listing(const struct cry_names *nm)
 }
 
 /* header + chunks of an object, decrypted into a malloc'd buffer. */
-static int decrypt_object(const struct cry_masterkey *mk, const uint8_t *obj, size_t len,
-			  uint8_t **out, uint64_t *out_len)
-{
-	struct cry_file_header h;
-	int rc = cry_cleartext_size(len, out_len);
-	if (rc == CRY_OK)
-		rc = cry_header_decrypt(mk, obj, &h);
-	if (rc != CRY_OK)
-		return rc;
-	*out = malloc(*out_len + 1);
-	const uint8_t *p = obj + CRY_HEADER_LEN, *end = obj + len;
-	for (uint64_t idx = 0; rc == CRY_OK && p < end; idx++) {
-		size_t n = (size_t)(end - p) < CRY_CHUNK_CIPHER ? (size_t)(end - p) : CRY_CHUNK_CIPHER;
-		rc = cry_chunk_decrypt(&h, idx, p, n, *out + idx * CRY_CHUNK_PLAIN);
-		p += n;
-	}
-	return rc;
-}
-
 static void test_contents(const struct cry_masterkey *mk)
 {
 	size_t len;
 	uint8_t *plain = NULL;
-	uint64_t plain_len = 99;
+	size_t plain_len = 99;
 	/* The root's dirid.c9r: header and one empty chunk, for dirId "". */
 	char *obj = t_read_data("vault/root-dirid.c9r", &len);
 	CHECK(len == 96);
-	CHECK_RC(decrypt_object(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_OK);
+	CHECK_RC(cry_file_decrypt(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_OK);
 	CHECK(plain_len == 0);
 	free(plain);
 	free(obj);
 
 	obj = t_read_data("vault/CRd2bylwQZ7_YOJWLQ2ovdOa4LUWF8P9TQ==.c9r", &len);
 	plain = NULL;
-	CHECK_RC(decrypt_object(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_OK);
+	CHECK_RC(cry_file_decrypt(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_OK);
 	CHECK(plain_len == 11 && plain != NULL && memcmp(plain, "hello world", 11) == 0);
 	free(plain);
 	plain = NULL;
 	obj[len - 1] ^= 0x80;
-	CHECK_RC(decrypt_object(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_ERR_AUTH);
+	CHECK_RC(cry_file_decrypt(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_ERR_AUTH);
 	free(plain);
 	free(obj);
 
 	/* Two full chunks: chunk 1 checks the be64 index in the AAD. */
 	obj = t_read_data("vault/exact64k.c9r", &len);
 	plain = NULL;
-	CHECK_RC(decrypt_object(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_OK);
+	CHECK_RC(cry_file_decrypt(mk, (uint8_t *)obj, len, &plain, &plain_len), CRY_OK);
 	uint8_t md[32];
 	CHECK(plain_len == 65536 && plain != NULL &&
 	      EVP_Digest(plain, plain_len, md, NULL, EVP_sha256(), NULL));
 	CHECK_HEX(md, sizeof md, "4b0c8b573a58de59e8f01801005eba0c95692397fbc1fd0f0c467c3cf9ef1cdb");
+
+	/* cry_file_encrypt round trip: exactly the object size of the format,
+	 * and no empty trailing chunk at a chunk boundary */
+	uint8_t *again = NULL;
+	size_t again_len = 0;
+	CHECK_RC(cry_file_encrypt(mk, plain, plain_len, &again, &again_len), CRY_OK);
+	CHECK(again_len == len && again_len == cry_ciphertext_size(65536));
 	free(plain);
+	plain = NULL;
+	CHECK_RC(cry_file_decrypt(mk, again, again_len, &plain, &plain_len), CRY_OK);
+	CHECK(plain_len == 65536 && EVP_Digest(plain, plain_len, md, NULL, EVP_sha256(), NULL));
+	CHECK_HEX(md, sizeof md, "4b0c8b573a58de59e8f01801005eba0c95692397fbc1fd0f0c467c3cf9ef1cdb");
+	free(plain);
+	plain = NULL;
+	CHECK_RC(cry_file_decrypt(mk, again, 67, &plain, &plain_len), CRY_ERR_FORMAT);
+	CHECK_RC(cry_file_decrypt(mk, again, again_len - 5, &plain, &plain_len), CRY_ERR_AUTH);
+	CHECK_RC(cry_file_decrypt(mk, again, CRY_HEADER_LEN + 10, &plain, &plain_len),
+		 CRY_ERR_FORMAT);
+	free(again);
+	CHECK_RC(cry_file_encrypt(mk, (const uint8_t *)"", 0, &again, &again_len), CRY_OK);
+	CHECK(again_len == CRY_HEADER_LEN);
+	CHECK_RC(cry_file_decrypt(mk, again, again_len, &plain, &plain_len), CRY_OK);
+	CHECK(plain_len == 0 && plain[0] == '\0');
+	free(plain);
+	free(again);
 	free(obj);
 }
 
@@ -165,7 +198,12 @@ void test_vault(void)
 		return;
 	}
 	struct cry_names *nm = cry_names_new(mk);
+	struct cry_kdf_params peeked;
+	CHECK_RC(cry_masterkey_file_params(text, len, &peeked), CRY_OK);
+	CHECK(peeked.n == params.n && peeked.r == params.r && params.n == 32768);
+	CHECK_RC(cry_masterkey_file_params("{}", 2, &peeked), CRY_ERR_FORMAT);
 	test_masterkey_file(mk, text, &params);
+	test_name_forms(nm);
 	test_config(mk);
 	test_root_listing(nm);
 	test_contents(mk);
