@@ -28,7 +28,8 @@
  * server decides. radosgw (16.x) compares If-Match against the ETag without
  * its quotes, so the ETag is sent unquoted. A multipart put checks the
  * condition with a HEAD first: another writer between that HEAD and the
- * completion is not detected. */
+ * completion is not detected. radosgw 16 answers CompleteMultipartUpload
+ * with an empty <ETag>: the new ETag is then read with a HEAD. */
 #include "backends/http.h"
 #include "backends/remote.h"
 
@@ -735,6 +736,9 @@ static int s3_put(struct remote *r, const char *path, int fd, uint64_t size, con
 		rc = check_condition(r, path, if_match);
 		if (!rc)
 			rc = put_multipart(s, key, fd, size, etag);
+		struct remote_info now;
+		if (!rc && !etag[0] && !(rc = s3_head(r, path, &now)))
+			memcpy(etag, now.etag, sizeof now.etag); /* radosgw completes with <ETag></ETag> */
 	}
 	if (!rc && info) {
 		memset(info, 0, sizeof *info);

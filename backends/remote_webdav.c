@@ -541,20 +541,24 @@ static int parse_location(struct webdav *w, const char *url, char **err)
 		rc = fail(err, -EINVAL, "not a webdav:// or webdavs:// URL");
 		goto out;
 	}
-	struct http_buf b = {0}, root = {0}, loc = {0};
-	if (http_buf_addstr(&b, http_scheme) || http_buf_addstr(&b, "://") ||
-	    http_buf_addstr(&b, host) || (port && (http_buf_addstr(&b, ":") || http_buf_addstr(&b, port))) ||
-	    http_buf_addstr(&loc, scheme) || http_buf_addstr(&loc, b.data + strlen(http_scheme)) ||
-	    http_buf_addstr(&loc, path) ||
-	    http_buf_add_escaped(&b, path, true) || http_buf_addstr(&root, path) ||
-	    (b.data[b.len - 1] != '/' && http_buf_addstr(&b, "/")) ||
-	    (root.data[root.len - 1] != '/' && http_buf_addstr(&root, "/"))) {
+	/* base_url: http[s]://host[:port]/escaped/path/; location: as the user wrote it */
+	struct http_buf authority = {0}, b = {0}, root = {0}, loc = {0};
+	bool slash = path[strlen(path) - 1] == '/';
+	if (http_buf_addstr(&authority, "://") || http_buf_addstr(&authority, host) ||
+	    (port && (http_buf_addstr(&authority, ":") || http_buf_addstr(&authority, port))) ||
+	    http_buf_addstr(&b, http_scheme) || http_buf_addstr(&b, authority.data) ||
+	    http_buf_add_escaped(&b, path, true) || (!slash && http_buf_addstr(&b, "/")) ||
+	    http_buf_addstr(&root, path) || (!slash && http_buf_addstr(&root, "/")) ||
+	    http_buf_addstr(&loc, scheme) || http_buf_addstr(&loc, authority.data) ||
+	    http_buf_addstr(&loc, path)) {
+		free(authority.data);
 		free(b.data);
 		free(root.data);
 		free(loc.data);
 		rc = -ENOMEM;
 		goto out;
 	}
+	free(authority.data);
 	w->base_url = b.data;
 	w->root_path = root.data;
 	w->base.location = loc.data;

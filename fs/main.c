@@ -275,8 +275,8 @@ static char *fuse_options(const struct cli *c, const char *location)
 		*p++ = *location;
 	}
 	*p = '\0';
-	if (asprintf(&opts, "subtype=umbrafs,fsname=%s%s%s", esc, c->mount_opts ? "," : "",
-		     c->mount_opts ? c->mount_opts : "") < 0)
+	if (asprintf(&opts, "subtype=umbrafs,fsname=%s%s%s", esc, c->mopts.fuse ? "," : "",
+		     c->mopts.fuse ? c->mopts.fuse : "") < 0)
 		opts = NULL;
 	free(esc);
 	return opts;
@@ -295,6 +295,19 @@ static int serve(struct fuse_session *se)
 	return rc;
 }
 
+/* The idle watcher unmounts by absolute path: the background process has
+ * left the working directory by then. Sets errno on failure. */
+static int start_idle_watch(struct fs *fs, const char *mountpoint, unsigned seconds,
+			    struct idle_watch **idle)
+{
+	char *abs = realpath(mountpoint, NULL);
+	int rc = abs ? idle_watch_start(fs, abs, seconds, idle) : -errno;
+
+	free(abs);
+	errno = -rc;
+	return rc;
+}
+
 static int run_mount(const struct cli *c, struct vault *v)
 {
 	const char *mountpoint = c->argv[1];
@@ -302,6 +315,7 @@ static int run_mount(const struct cli *c, struct vault *v)
 	char *fuse_argv[] = { "umbrafs", "-o", opts, c->debug ? "-d" : NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(c->debug ? 4 : 3, fuse_argv);
 	struct fuse_session *se = NULL;
+	struct idle_watch *idle = NULL;
 	struct fs fs;
 	int rc = EXIT_ERROR;
 
@@ -322,10 +336,17 @@ static int run_mount(const struct cli *c, struct vault *v)
 		fail("cannot mount on %s (see the message above)", mountpoint);
 		goto out_handlers;
 	}
+	if (c->mopts.idle_seconds && start_idle_watch(&fs, mountpoint, c->mopts.idle_seconds,
+						       &idle) != 0) {
+		fail("cannot start the idle timer: %s", strerror(errno));
+		goto out_unmount;
+	}
 	if (!c->foreground)
 		detach();
 	log_info("mounted %s on %s", v->store->location, mountpoint);
 	rc = serve(se) == 0 ? EXIT_OK : EXIT_ERROR;
+	idle_watch_stop(idle);
+out_unmount:
 	fuse_session_unmount(se);
 	log_info("unmounted %s", mountpoint);
 out_handlers:
@@ -337,6 +358,17 @@ out:
 	fs_destroy(&fs);
 	free(opts);
 	return rc;
+}
+
+/* Background mounts log to syslog as "umbrafs[STORE]", telling vaults apart. */
+static void log_to_vault(const struct cli *c, const struct store *s)
+{
+	char *ident = NULL;
+
+	if (c->foreground || asprintf(&ident, "umbrafs[%s]", s->location) < 0)
+		return;
+	log_init(true, c->verbose, ident);
+	free(ident);
 }
 
 static int cmd_mount(const struct cli *c)
@@ -355,6 +387,7 @@ static int cmd_mount(const struct cli *c)
 	log_init(!c->foreground, c->verbose, "umbrafs");
 	rc = unlock(c, &s, &v);
 	if (!rc) {
+		log_to_vault(c, s);
 		rc = run_mount(c, v);
 		vault_close(v);
 		store_destroy(s);
@@ -363,13 +396,98 @@ static int cmd_mount(const struct cli *c)
 	return rc;
 }
 
+static const struct command {
+	const char *name;
+	int (*run)(const struct cli *c);
+} commands[] = {
+	{ "init", cmd_init },
+	{ "mount", cmd_mount },
+	{ "info", cmd_info },
+	{ "passwd", cmd_passwd },
+	{ "fsck", cmd_fsck },
+};
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Split -o into libfuse's options and umbrafs's own; passfile= and extpass=
+ * are one more password source, and only one may be given. */
+static int take_mount_options(struct cli *c)
+{
+	char *err = NULL;
+	int rc, sources;
+
+	if (mount_opts_parse(c->mount_opts, &c->mopts, &err) != 0) {
+		rc = usage_error(err ? err : "out of memory");
+		free(err);
+		return rc;
+	}
+	sources = !!c->password.file + !!c->password.extpass + !!c->mopts.passfile +
+		  !!c->mopts.extpass;
+	if (sources > 1)
+		return usage_error("give one of --password-file, --extpass, passfile=, extpass=");
+	if (c->mopts.passfile)
+		c->password.file = c->mopts.passfile;
+	if (c->mopts.extpass)
+		c->password.extpass = c->mopts.extpass;
+	return EXIT_OK;
+}
+
+/* mount(8) runs /sbin/mount.umbrafs (type umbrafs) or /sbin/mount.fuse.umbrafs
+ * (type fuse.umbrafs) as "SOURCE DIR [-sfnv] [-N NS] [-o OPTS] [-t TYPE]".
+ * -f is a fake mount: nothing to do. -s, -n, -N and -t mean nothing here. */
+static bool called_by_mount(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+
+	base = base ? base + 1 : argv0;
+	return strcmp(base, "mount.umbrafs") == 0 || strcmp(base, "mount.fuse.umbrafs") == 0;
+}
+
+static int parse_mount_helper(int argc, char **argv, struct cli *c)
+{
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt(argc, argv, "sfnvo:t:N:")) != -1) {
+		switch (opt) {
+		case 'f': exit(EXIT_OK);
+		case 'v': c->verbose = true; break;
+		case 'o': c->mount_opts = optarg; break;
+		case 's': case 'n': case 't': case 'N': break;
+		default:
+			fail("unknown or incomplete option '%s' (see umbrafs(1))", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2)
+		return usage_error("mount.umbrafs takes SOURCE and MOUNTPOINT");
+	c->command = "mount";
+	c->argc = 2;
+	c->argv = argv + optind;
+	return take_mount_options(c);
+}
+
 static int parse(int argc, char **argv, struct cli *c)
 {
-	enum { OPT_PASSWORD_FILE = 256, OPT_EXTPASS, OPT_SCRYPT_COST };
+	enum {
+		OPT_PASSWORD_FILE = 256, OPT_EXTPASS, OPT_SCRYPT_COST, OPT_NEW_PASSWORD_FILE,
+		OPT_REPAIR,
+	};
 	static const struct option longopts[] = {
 		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 		{ "extpass", required_argument, NULL, OPT_EXTPASS },
 		{ "scrypt-cost", required_argument, NULL, OPT_SCRYPT_COST },
+		{ "new-password-file", required_argument, NULL, OPT_NEW_PASSWORD_FILE },
+		{ "repair", no_argument, NULL, OPT_REPAIR },
+		{ "yes", no_argument, NULL, 'y' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "debug", no_argument, NULL, 'd' },
@@ -382,7 +500,7 @@ static int parse(int argc, char **argv, struct cli *c)
 
 	c->scrypt_cost = CRY_KDF_DEFAULT_N;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "fo:vdhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "fo:vdhVy", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_PASSWORD_FILE: c->password.file = optarg; break;
 		case OPT_EXTPASS: c->password.extpass = optarg; break;
@@ -392,6 +510,9 @@ static int parse(int argc, char **argv, struct cli *c)
 			if (errno || *end || end == optarg)
 				return usage_error("--scrypt-cost takes a number");
 			break;
+		case OPT_NEW_PASSWORD_FILE: c->new_password_file = optarg; break;
+		case OPT_REPAIR: c->repair = true; break;
+		case 'y': c->assume_yes = true; break;
 		case 'f': c->foreground = true; break;
 		case 'o': c->mount_opts = optarg; break;
 		case 'v': c->verbose = true; break;
@@ -403,32 +524,41 @@ static int parse(int argc, char **argv, struct cli *c)
 			return EXIT_USAGE;
 		}
 	}
-	if (c->password.file && c->password.extpass)
-		return usage_error("give --password-file or --extpass, not both");
 	if (optind >= argc)
 		return usage_error("no command given");
-	c->command = argv[optind];
-	c->argc = argc - optind - 1;
-	c->argv = argv + optind + 1;
-	return EXIT_OK;
+	if (!find_command(argv[optind]) && argc - optind == 2) {
+		/* "umbrafs STORE MOUNTPOINT -o OPTS": how mount.fuse3 runs the
+		 * program of a fuse.umbrafs mount */
+		c->command = "mount";
+		c->argc = 2;
+		c->argv = argv + optind;
+	} else {
+		c->command = argv[optind];
+		c->argc = argc - optind - 1;
+		c->argv = argv + optind + 1;
+	}
+	return take_mount_options(c);
 }
 
 int main(int argc, char **argv)
 {
 	struct cli c = { 0 };
-	int rc = parse(argc, argv, &c);
+	const struct command *command;
+	int rc = called_by_mount(argv[0]) ? parse_mount_helper(argc, argv, &c)
+					  : parse(argc, argv, &c);
 
-	if (rc)
+	if (rc) {
+		mount_opts_free(&c.mopts);
 		return rc;
+	}
+	command = find_command(c.command);
+	if (!command) {
+		mount_opts_free(&c.mopts);
+		return usage_error("unknown command");
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread starts */
-	if (strcmp(c.command, "init") == 0)
-		rc = cmd_init(&c);
-	else if (strcmp(c.command, "mount") == 0)
-		rc = cmd_mount(&c);
-	else if (strcmp(c.command, "info") == 0)
-		rc = cmd_info(&c);
-	else
-		rc = usage_error("unknown command");
+	rc = command->run(&c);
 	curl_global_cleanup();
+	mount_opts_free(&c.mopts);
 	return rc;
 }

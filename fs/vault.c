@@ -171,11 +171,11 @@ int vault_create(struct store *s, const char *password, const struct cry_kdf_par
 		*err = msgf("%s: %s", s->location,
 			    vault_exists(s) ? "already holds a vault"
 					    : "is not empty: give an empty or new folder");
-		return VAULT_ERR_INVALID;
+		return VAULT_ERR;
 	}
 	if (rc < 0) {
 		*err = msgf("%s: cannot list: %s", s->location, strerror(-rc));
-		return VAULT_ERR_IO;
+		return VAULT_ERR;
 	}
 	v.mk = cry_masterkey_new_random();
 	v.names = v.mk ? cry_names_new(v.mk) : NULL;
@@ -183,7 +183,7 @@ int vault_create(struct store *s, const char *password, const struct cry_kdf_par
 	if (!v.names || cry_masterkey_file_lock(v.mk, password, kdf, NULL, &mkfile) ||
 	    cry_vault_config_create(v.mk, &jwt)) {
 		*err = msgf("cannot create the vault keys (out of memory?)");
-		rc = VAULT_ERR_IO;
+		rc = VAULT_ERR;
 		goto out;
 	}
 	rc = store_write_all(s, DEFAULT_MASTERKEY_FILE, mkfile, strlen(mkfile));
@@ -195,7 +195,7 @@ int vault_create(struct store *s, const char *password, const struct cry_kdf_par
 		rc = vault_make_content_dir(&v, "", NULL);
 	if (rc) {
 		*err = msgf("%s: cannot write the vault: %s", s->location, strerror(-rc));
-		rc = VAULT_ERR_IO;
+		rc = VAULT_ERR;
 	}
 out:
 	free(mkfile);
@@ -249,10 +249,22 @@ static int read_text(struct store *s, const char *path, char **text, size_t *len
 	}
 	if (rc) {
 		*err = msgf("%s/%s: cannot read: %s", s->location, path, strerror(-rc));
-		return rc == -EFBIG ? VAULT_ERR_INVALID : VAULT_ERR_IO;
+		return rc == -EFBIG ? VAULT_ERR_INVALID : VAULT_ERR;
 	}
 	*text = (char *)buf;
 	return VAULT_OK;
+}
+
+int vault_masterkey_file(struct store *s, char **name, char **err)
+{
+	char *jwt = NULL;
+	size_t len;
+	int rc = read_text(s, VAULT_CONFIG_FILE, &jwt, &len, err);
+
+	if (!rc)
+		rc = masterkey_file_name(s, jwt, len, name, err);
+	free(jwt);
+	return rc;
 }
 
 static int unlock_masterkey(struct vault *v, const char *file, const char *password,
@@ -274,7 +286,7 @@ static int unlock_masterkey(struct vault *v, const char *file, const char *passw
 		return VAULT_ERR_PASSWORD;
 	case CRY_ERR_NOMEM:
 		*err = msgf("out of memory (or locked-memory limit) unlocking the keys");
-		return VAULT_ERR_IO;
+		return VAULT_ERR;
 	default:
 		*err = msgf("%s/%s: %s: the masterkey file is damaged (restore it from a backup)",
 			    v->store->location, file, cry_strerror(rc));
@@ -311,7 +323,7 @@ static int verify_config(struct vault *v, const char *jwt, size_t len, char **er
 	default:
 		*err = msgf("%s/%s: %s", loc, VAULT_CONFIG_FILE, cry_strerror(rc));
 	}
-	return rc == CRY_ERR_NOMEM ? VAULT_ERR_IO : VAULT_ERR_INVALID;
+	return rc == CRY_ERR_NOMEM ? VAULT_ERR : VAULT_ERR_INVALID;
 }
 
 static int check_root(struct vault *v, char **err)
@@ -321,7 +333,7 @@ static int check_root(struct vault *v, char **err)
 	int rc;
 
 	if (!root)
-		return VAULT_ERR_IO;
+		return VAULT_ERR;
 	rc = store_getattr(v->store, root, &a);
 	if (rc == 0 && !a.is_dir)
 		rc = -ENOTDIR;
@@ -330,7 +342,7 @@ static int check_root(struct vault *v, char **err)
 			    "damaged", v->store->location, root, strerror(-rc));
 	free(root);
 	return rc == 0 ? VAULT_OK : rc == -ENOENT || rc == -ENOTDIR ? VAULT_ERR_INVALID
-								 : VAULT_ERR_IO;
+								 : VAULT_ERR;
 }
 
 int vault_describe(struct store *s, struct cry_vault_config *cfg, struct cry_kdf_params *kdf,
@@ -369,7 +381,7 @@ int vault_open(struct store *s, const char *password, struct vault **out, char *
 
 	*err = NULL;
 	if (!v)
-		return VAULT_ERR_IO;
+		return VAULT_ERR;
 	v->store = s;
 	rc = read_text(s, VAULT_CONFIG_FILE, &jwt, &len, err);
 	if (!rc)
@@ -380,7 +392,7 @@ int vault_open(struct store *s, const char *password, struct vault **out, char *
 		rc = verify_config(v, jwt, len, err);
 	if (!rc) {
 		v->names = cry_names_new(v->mk);
-		rc = v->names ? VAULT_OK : VAULT_ERR_IO;
+		rc = v->names ? VAULT_OK : VAULT_ERR;
 	}
 	if (!rc)
 		rc = check_root(v, err);

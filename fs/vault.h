@@ -22,7 +22,7 @@
 /* Outcomes of vault_create/vault_open; the values are the CLI's exit codes. */
 enum vault_status {
 	VAULT_OK = 0,
-	VAULT_ERR_IO = 1,       /* store unreachable, I/O error, out of memory */
+	VAULT_ERR = 1,          /* anything else: I/O, store, a folder that is not empty */
 	VAULT_ERR_PASSWORD = 3, /* the password does not unwrap the masterkey */
 	VAULT_ERR_INVALID = 4,  /* not a vault, or one this program cannot use */
 };
@@ -80,6 +80,10 @@ int vault_count(struct store *s, struct vault_counts *c);
  * the masterkey file's scrypt parameters), for `umbrafs info`. */
 int vault_describe(struct store *s, struct cry_vault_config *cfg, struct cry_kdf_params *kdf,
 		   char **err);
+
+/* The name of the masterkey file that the vault config's kid names
+ * (unverified), malloc'd into *name; a vault_status, with *err on failure. */
+int vault_masterkey_file(struct store *s, char **name, char **err);
 
 /* Unverified look at a store: does it hold a vault config? */
 bool vault_exists(struct store *s);

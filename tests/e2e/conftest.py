@@ -64,6 +64,8 @@ UMBRAFS = os.environ.get("UMBRAFS")
 UMBRAFS_WALK = os.environ.get("UMBRAFS_WALK")
 MOUNT_TIMEOUT = 10
 SANITIZER_MARKS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
+# error lines of the umbrafs log ("umbrafs: error: ..."), and any ERROR
+ERROR_MARKS = ("ERROR", "umbrafs: error:")
 
 needs_umbrafs = pytest.mark.skipif(
     bool(PLAIN_DIR), reason="needs umbrafs itself (UMBRAFS_E2E_PLAIN_DIR is set)")
@@ -199,7 +201,7 @@ class Mount:
             pytest.fail(f"umbrafs did not exit after unmount:\n{self.log_text()}")
         log = self.log_text()
         assert rc == 0, f"umbrafs exited {rc} after unmount:\n{log}"
-        for mark in SANITIZER_MARKS + (() if self.expect_errors else ("ERROR",)):
+        for mark in SANITIZER_MARKS + (() if self.expect_errors else ERROR_MARKS):
             assert mark not in log, f"'{mark}' in the umbrafs log:\n{log}"
 
     def remount(self):
@@ -269,7 +271,7 @@ def mount_factory(tmp_path):
 
 
 @pytest.fixture
-def mounted(tmp_path, mount_factory_or_plain):
+def mounted(mount_factory_or_plain):
     """A fresh vault, mounted with default_permissions."""
     return mount_factory_or_plain()
 

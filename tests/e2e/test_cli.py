@@ -39,8 +39,10 @@ def test_usage_errors_exit_2(args, tmp_path):
                                  "s3://bucket/prefix"])
 @pytest.mark.parametrize("command", ["info", "mount"])
 def test_remote_stores_not_built_yet(url, command, tmp_path, password_file):
-    extra = [str(tmp_path)] if command == "mount" else []
-    r = run_umbrafs(command, "--password-file", password_file, url, *extra)
+    if command == "mount":
+        r = run_umbrafs(command, "--password-file", password_file, url, tmp_path)
+    else:
+        r = run_umbrafs(command, url)
     assert r.returncode == 1, r.stderr
     assert "not built yet" in r.stderr
     assert r.stderr.startswith("umbrafs: ")
@@ -59,19 +61,24 @@ def test_init_makes_a_clean_vault(tmp_path, password_file):
     assert "directories: 1" in r.stdout and "files: 0" in r.stdout
 
 
-def test_init_refuses_existing_vault_and_non_empty_folder(tmp_path, password_file):
+def test_init_refuses_existing_vault(tmp_path, password_file):
     store = tmp_path / "store"
     init_vault(store, password_file)
     before = (store / "masterkey.cryptomator").read_bytes()
     r = run_umbrafs("init", "--scrypt-cost", "1024", "--password-file", password_file, store)
-    assert r.returncode == 1 and r.stderr.startswith("umbrafs: ")
     assert (store / "masterkey.cryptomator").read_bytes() == before
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("umbrafs: ")
+
+
+def test_init_refuses_non_empty_folder(tmp_path, password_file):
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     r = run_umbrafs("init", "--scrypt-cost", "1024", "--password-file", password_file, other)
-    assert r.returncode == 1 and r.stderr.startswith("umbrafs: ")
     assert os.listdir(other) == ["keep.txt"]
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("umbrafs: ")
 
 
 @pytest.mark.parametrize("source", ["extpass", "env"])

@@ -105,7 +105,7 @@ def stat_mode(path):
     return os.stat(path).st_mode & 0o7777
 
 
-def test_without_allow_other_others_are_refused(mount_factory, tmp_path):
+def test_without_allow_other_others_are_refused(mount_factory):
     """Mounted without allow_other, the kernel keeps other users out entirely."""
     base = pathlib.Path(tempfile.mkdtemp(prefix="umbrafs-e2e-perm-"))
     os.chmod(base, 0o755)
@@ -115,8 +115,8 @@ def test_without_allow_other_others_are_refused(mount_factory, tmp_path):
         (m.mnt / "public").write_bytes(b"x")
         os.chmod(m.mnt / "public", 0o644)
         results = as_nobody(PROBE + f"""
-        attempt(read, {str(m.mnt / "public")!r})
-        """)
+    attempt(read, {str(m.mnt / "public")!r})
+    """)
         assert results == ["EACCES"]
         m.stop()
     finally:

@@ -35,7 +35,8 @@ s3)
 	port=${UMBRAFS_TEST_S3_PORT:-18480}
 	trap '"$servers/stop-radosgw.sh" "$work/rgw" >/dev/null || true; rm -rf "$work"' EXIT
 	t0=$(date +%s)
-	started=$("$servers/start-radosgw.sh" "$port" "$work/rgw" TESTKEY TESTSECRET umbrafs-test)
+	started=$("$servers/start-radosgw.sh" "$port" "$work/rgw" TESTKEY TESTSECRET umbrafs-test) ||
+		{ tail -n 20 "$work/rgw/log/start.err" >&2; exit 1; }
 	eval "$started"
 	echo "# radosgw started in $(( $(date +%s) - t0 )) s"
 	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY
