@@ -31,6 +31,11 @@ struct node {
 
 	pthread_mutex_t lock;  /* content I/O and the open file state */
 	struct open_file *of;  /* files with opens > 0 */
+	/* files, under lock: the object when its last handle closed; reopened
+	 * unchanged, the kernel may keep the file's page cache */
+	bool closed_seen;
+	uint64_t closed_size;
+	struct timespec closed_mtime;
 
 	struct node *hash_next;
 	struct node *all_prev, *all_next; /* every node but the root, for teardown */

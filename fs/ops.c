@@ -367,9 +367,23 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* ---- open files ---------------------------------------------------------- */
 
-/* Count an open handle of n, opening its object on the first one. */
-static int node_open(struct fs *fs, struct node *n, int flags)
+/* Is n's object as it was when its last handle closed? Under n->lock. */
+static bool unchanged_since_close(struct node *n)
 {
+	struct store_attr a;
+
+	return n->closed_seen && store_fgetattr(n->of->obj, &a) == 0 &&
+	       a.size == n->closed_size && a.mtime.tv_sec == n->closed_mtime.tv_sec &&
+	       a.mtime.tv_nsec == n->closed_mtime.tv_nsec;
+}
+
+/* Count an open handle of n, opening its object on the first one.
+ * keep_cache (may be NULL): may the kernel keep its cached pages of n? Yes
+ * while other handles are open (all writes pass through us) or when the
+ * object did not change since the last close. */
+static int node_open(struct fs *fs, struct node *n, int flags, bool *keep_cache)
+{
+	bool unchanged = true;
 	char *path;
 	int rc = 0;
 
@@ -378,8 +392,12 @@ static int node_open(struct fs *fs, struct node *n, int flags)
 	path = node_object_path(n);
 	pthread_mutex_lock(&n->lock);
 	node_table_unlock(fs->nodes);
-	if (!n->of)
+	if (!n->of) {
 		rc = path ? file_open(fs->vault, path, false, &n->of) : -ENOENT;
+		unchanged = !rc && unchanged_since_close(n);
+	}
+	if (keep_cache)
+		*keep_cache = unchanged;
 	if (!rc && (flags & O_TRUNC))
 		rc = file_truncate(n, 0);
 	pthread_mutex_unlock(&n->lock);
@@ -390,9 +408,14 @@ static int node_open(struct fs *fs, struct node *n, int flags)
 /* Drop an open handle of n, closing its object with the last one. */
 static void node_close(struct fs *fs, struct node *n)
 {
+	struct store_attr a;
+
 	node_table_lock(fs->nodes);
 	pthread_mutex_lock(&n->lock);
-	if (n->opens == 1) {
+	if (n->opens == 1 && n->of) {
+		n->closed_seen = store_fgetattr(n->of->obj, &a) == 0;
+		n->closed_size = a.size;
+		n->closed_mtime = a.mtime;
 		file_close(n->of);
 		n->of = NULL;
 	}
@@ -405,19 +428,22 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct node *n = node_of(req, ino);
+	bool keep_cache;
 	int rc;
 
 	if (n->kind != NODE_FILE) {
 		fuse_reply_err(req, n->kind == NODE_DIR ? EISDIR : ELOOP);
 		return;
 	}
-	rc = node_open(fs, n, fi->flags);
+	rc = node_open(fs, n, fi->flags, &keep_cache);
+
 	if (rc) {
 		node_close(fs, n);
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uintptr_t)n;
+	fi->keep_cache = keep_cache;
 	fuse_reply_open(req, fi);
 }
 
@@ -494,7 +520,7 @@ static int truncate_node(struct fs *fs, struct node *n, uint64_t size)
 
 	if (n->kind != NODE_FILE)
 		return n->kind == NODE_DIR ? -EISDIR : -EINVAL;
-	rc = node_open(fs, n, 0);
+	rc = node_open(fs, n, 0, NULL);
 	if (!rc) {
 		pthread_mutex_lock(&n->lock);
 		rc = file_truncate(n, size);
@@ -807,7 +833,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 	}
 	file_close(of);
 	if (!rc) {
-		rc = node_open(fs, n, fi->flags);
+		rc = node_open(fs, n, fi->flags, NULL);
 		if (rc) {
 			node_close(fs, n);
 			node_table_lock(fs->nodes);
