@@ -72,6 +72,7 @@ struct store_ops {
 	int (*truncate)(struct store_obj *o, uint64_t size);
 	int (*fsync)(struct store_obj *o, bool datasync);
 	int (*fgetattr)(struct store_obj *o, struct store_attr *attr);
+	int (*fsetattr)(struct store_obj *o, const struct store_attr *attr, int to_set);
 	int (*close)(struct store_obj *o);
 	void (*destroy)(struct store *s);
 };
@@ -131,17 +132,29 @@ static inline int store_fsync(struct store_obj *o, bool datasync)
 { return o->store->ops->fsync(o, datasync); }
 static inline int store_fgetattr(struct store_obj *o, struct store_attr *a)
 { return o->store->ops->fgetattr(o, a); }
+/* store_setattr on an open object (which may have no path any more). */
+static inline int store_fsetattr(struct store_obj *o, const struct store_attr *a, int to_set)
+{ return o->store->ops->fsetattr(o, a, to_set); }
 /* Close the handle; returns the first deferred write error, if any. */
 static inline int store_close(struct store_obj *o)
 { return o->store->ops->close(o); }
 static inline void store_destroy(struct store *s)
 { if (s) s->ops->destroy(s); }
 
-/* Open the store named by a STORE argument: a path, file://PATH, or (once
- * built) webdav://, webdavs://, s3:// URLs. create: make the folder of a
- * local store if missing (for init). On failure returns -errno and sets *err
- * to a malloc'd message for the user. */
-int store_open_url(const char *url, bool create, struct store **out, char **err);
+struct cache_options;
+
+/* How store_open_url opens a store. */
+struct store_url_options {
+	bool create;   /* make the folder if missing (init): a local folder, a WebDAV collection */
+	bool insecure; /* remote stores: do not verify TLS certificates (the caller warns) */
+	const struct cache_options *cache; /* remote stores: the local cache; NULL: defaults */
+};
+
+/* Open the store named by a STORE argument: a path, file://PATH, or a
+ * webdav://, webdavs:// or s3:// URL (a remote store behind the local cache
+ * of backends/cache.h). o NULL: all defaults. On failure returns -errno and
+ * sets *err to a malloc'd message for the user. */
+int store_open_url(const char *url, const struct store_url_options *o, struct store **out, char **err);
 
 /* The local-folder store rooted at dir (which must exist). */
 int store_local_open(const char *dir, struct store **out, char **err);

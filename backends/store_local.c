@@ -100,32 +100,39 @@ static struct timespec time_or_omit(bool set, struct timespec t)
 	return set ? t : (struct timespec){ .tv_nsec = UTIME_OMIT };
 }
 
-static int local_setattr(struct store *s, const char *path, const struct store_attr *a, int to_set)
+/* Apply the fields of a named by to_set to the object p below folder fd, or,
+ * when p is "", to the open file fd itself. */
+static int apply_attrs(int fd, const char *p, const struct store_attr *a, int to_set)
 {
-	int root = local_root(s);
-	const char *p;
+	bool self = !*p;
 
-	if (!path_is_valid(path, true))
-		return -EINVAL;
-	p = at_path(path);
 	/* Owner first: chown clears set-id bits that a following chmod may set. */
 	if (to_set & (STORE_SET_UID | STORE_SET_GID)) {
 		uid_t uid = (to_set & STORE_SET_UID) ? a->uid : (uid_t)-1;
 		gid_t gid = (to_set & STORE_SET_GID) ? a->gid : (gid_t)-1;
-		if (fchownat(root, p, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fchownat(fd, p, uid, gid, self ? AT_EMPTY_PATH : AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 	}
-	if ((to_set & STORE_SET_MODE) && fchmodat(root, p, a->mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
+	if ((to_set & STORE_SET_MODE) &&
+	    (self ? fchmod(fd, a->mode & 07777)
+		  : fchmodat(fd, p, a->mode & 07777, AT_SYMLINK_NOFOLLOW)) < 0)
 		return -errno;
 	if (to_set & (STORE_SET_ATIME | STORE_SET_MTIME)) {
 		struct timespec times[2] = {
 			time_or_omit(to_set & STORE_SET_ATIME, a->atime),
 			time_or_omit(to_set & STORE_SET_MTIME, a->mtime),
 		};
-		if (utimensat(root, p, times, AT_SYMLINK_NOFOLLOW) < 0)
+		if ((self ? futimens(fd, times) : utimensat(fd, p, times, AT_SYMLINK_NOFOLLOW)) < 0)
 			return -errno;
 	}
 	return 0;
+}
+
+static int local_setattr(struct store *s, const char *path, const struct store_attr *a, int to_set)
+{
+	if (!path_is_valid(path, true))
+		return -EINVAL;
+	return apply_attrs(local_root(s), at_path(path), a, to_set);
 }
 
 /* Whether the entry name of folder dir_fd is a folder, from d_type when the
@@ -516,6 +523,11 @@ static int local_fgetattr(struct store_obj *o, struct store_attr *a)
 	return 0;
 }
 
+static int local_fsetattr(struct store_obj *o, const struct store_attr *a, int to_set)
+{
+	return apply_attrs(local_fd(o), "", a, to_set);
+}
+
 static int local_close(struct store_obj *o)
 {
 	int rc = close(local_fd(o));
@@ -550,6 +562,7 @@ static const struct store_ops local_ops = {
 	.truncate = local_truncate,
 	.fsync = local_fsync,
 	.fgetattr = local_fgetattr,
+	.fsetattr = local_fsetattr,
 	.close = local_close,
 	.destroy = local_destroy,
 };

@@ -81,7 +81,7 @@ static void fill_stat(const struct node *n, const struct store_attr *a, struct s
 		break;
 	default:
 		st->st_mode = S_IFREG | (a->mode & 07777);
-		st->st_nlink = 1;
+		st->st_nlink = n->parent ? 1 : 0; /* 0: open but unlinked */
 		st->st_size = (off_t)clear_size(a->size);
 	}
 }
@@ -561,11 +561,18 @@ static int set_store_attrs(struct fs *fs, struct node *n, const struct stat *att
 	}
 	if (!set)
 		return 0;
+	if (n->kind == NODE_FILE) { /* through the open object: it may have no path */
+		pthread_mutex_lock(&n->lock);
+		rc = n->of ? store_fsetattr(n->of->obj, &a, set) : -ENOENT;
+		pthread_mutex_unlock(&n->lock);
+		if (rc != -ENOENT)
+			return rc;
+	}
 	node_table_lock(fs->nodes);
 	path = node_attr_path(n);
 	node_table_unlock(fs->nodes);
-	if (!path) /* open but unlinked: its attributes no longer matter */
-		return n->parent ? -ENOMEM : 0;
+	if (!path)
+		return n->parent ? -ENOMEM : -ENOENT;
 	rc = store_setattr(fs->vault->store, path, &a, set);
 	free(path);
 	return rc;
@@ -594,15 +601,23 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 /* ---- making nodes ------------------------------------------------------------ */
 
-/* Mode and, when running as root, owner of a new node's attribute holder. */
-static int set_new_attrs(struct fs *fs, fuse_req_t req, const char *path, mode_t mode,
-			 bool with_mode)
+/* Mode and, when running as root, owner of a new node's attribute holder at
+ * path. As on ext4, a node made in a set-group-ID directory takes the
+ * directory's group, and a new directory there is set-group-ID too. */
+static int set_new_attrs(struct fs *fs, fuse_req_t req, struct node *parent, const char *path,
+			 mode_t mode, enum node_kind kind)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct store_attr a = { .mode = mode & 07777, .uid = ctx->uid, .gid = ctx->gid };
-	int set = (with_mode ? STORE_SET_MODE : 0) |
+	struct store_attr a = { .mode = mode & 07777, .uid = ctx->uid, .gid = ctx->gid }, pa;
+	int set = (kind != NODE_SYMLINK ? STORE_SET_MODE : 0) |
 		  (fs->chown_new ? STORE_SET_UID | STORE_SET_GID : 0);
 
+	if (fs->chown_new && store_getattr(fs->vault->store, parent->content_dir, &pa) == 0 &&
+	    (pa.mode & S_ISGID)) {
+		a.gid = pa.gid;
+		if (kind == NODE_DIR)
+			a.mode |= S_ISGID;
+	}
 	return set ? store_setattr(fs->vault->store, path, &a, set) : 0;
 }
 
@@ -707,7 +722,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 		rc = dir_file ? store_write_all(fs->vault->store, dir_file, id, strlen(id)) : -ENOMEM;
 	}
 	if (!rc)
-		rc = set_new_attrs(fs, req, content, mode, true);
+		rc = set_new_attrs(fs, req, parent, content, mode, NODE_DIR);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -737,7 +752,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent_ino
 		rc = path ? vault_write_small(fs->vault, path, target, strlen(target)) : -ENOMEM;
 	}
 	if (!rc)
-		rc = set_new_attrs(fs, req, path, 0, false);
+		rc = set_new_attrs(fs, req, parent, path, 0, NODE_SYMLINK);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -777,8 +792,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* Make a regular file: its object and header (in its own folder when the
  * name is long). *of receives the open object. */
-static int make_file(struct fs *fs, fuse_req_t req, struct entry *e, mode_t mode,
-		     struct open_file **of)
+static int make_file(struct fs *fs, fuse_req_t req, struct node *parent, struct entry *e,
+		     mode_t mode, struct open_file **of)
 {
 	char *obj = e->name.shortened ? vault_join(e->path, VAULT_CONTENTS_FILE) : strdup(e->path);
 	int rc = obj ? 0 : -ENOMEM;
@@ -789,7 +804,7 @@ static int make_file(struct fs *fs, fuse_req_t req, struct entry *e, mode_t mode
 	if (!rc)
 		rc = file_open(fs->vault, obj, true, of);
 	if (!rc) {
-		rc = set_new_attrs(fs, req, obj, mode, true);
+		rc = set_new_attrs(fs, req, parent, obj, mode, NODE_FILE);
 		if (rc) {
 			file_close(*of);
 			*of = NULL;
@@ -818,7 +833,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 	else if (e.exists && e.kind != NODE_FILE)
 		rc = e.kind == NODE_DIR ? -EISDIR : -EEXIST;
 	else if (!e.exists)
-		rc = make_file(fs, req, &e, mode, &of);
+		rc = make_file(fs, req, parent, &e, mode, &of);
 	if (!rc) {
 		e.exists = true;
 		rc = entry_to_node(fs, parent, &e, &n, &st);
@@ -858,6 +873,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 		     dev_t rdev)
 {
 	struct fs *fs = fs_of(req);
+	struct node *parent = node_of(req, parent_ino);
 	struct open_file *of = NULL;
 	struct entry e;
 	int rc;
@@ -867,12 +883,12 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	rc = entry_new(fs, node_of(req, parent_ino), name, &e);
+	rc = entry_new(fs, parent, name, &e);
 	if (!rc) {
-		rc = make_file(fs, req, &e, mode, &of);
+		rc = make_file(fs, req, parent, &e, mode, &of);
 		file_close(of);
 		if (!rc)
-			reply_new_entry(req, fs, node_of(req, parent_ino), &e);
+			reply_new_entry(req, fs, parent, &e);
 		entry_free(&e);
 	}
 	if (rc)
@@ -1108,8 +1124,10 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 /* ---- directories ------------------------------------------------------------ */
 
 struct dir_item {
-	char *name;
-	unsigned char type; /* DT_* */
+	char *name;          /* cleartext */
+	char *stored;        /* entry name in the content folder; NULL for "." and ".." */
+	bool shortened;
+	enum node_kind kind;
 };
 
 /* A directory's decrypted listing, taken at opendir and served by readdir. */
@@ -1118,54 +1136,37 @@ struct dir_listing {
 	size_t count, cap;
 };
 
-struct raw_entry_list {
-	char **names;
-	bool *is_dir;
-	size_t count, cap;
-};
-
-static int collect_raw(void *ctx, const char *name, bool is_dir)
-{
-	struct raw_entry_list *l = ctx;
-	size_t n = strlen(name);
-
-	if (n < CRY_MIN_ENTRY_NAME_LEN ||
-	    (strcmp(name + n - 4, ".c9r") != 0 && strcmp(name + n - 4, ".c9s") != 0) ||
-	    strcmp(name, VAULT_DIRID_BACKUP_FILE) == 0)
-		return 0;
-	if (l->count == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **names = realloc(l->names, cap * sizeof(*names));
-		bool *is_dir_new;
-
-		if (!names)
-			return -ENOMEM;
-		l->names = names;
-		is_dir_new = realloc(l->is_dir, cap * sizeof(*is_dir_new));
-		if (!is_dir_new)
-			return -ENOMEM;
-		l->is_dir = is_dir_new;
-		l->cap = cap;
-	}
-	if (!(l->names[l->count] = strdup(name)))
-		return -ENOMEM;
-	l->is_dir[l->count++] = is_dir;
-	return 0;
-}
-
-static int listing_add(struct dir_listing *l, char *name, unsigned char type)
+/* Make room for one more item; the new item is zeroed. */
+static struct dir_item *listing_grow(struct dir_listing *l)
 {
 	if (l->count == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct dir_item *items = realloc(l->items, cap * sizeof(*items));
 
 		if (!items)
-			return -ENOMEM;
+			return NULL;
 		l->items = items;
 		l->cap = cap;
 	}
-	l->items[l->count].name = name;
-	l->items[l->count++].type = type;
+	memset(&l->items[l->count], 0, sizeof(l->items[0]));
+	return &l->items[l->count++];
+}
+
+/* store_list callback: the folder's vault entries, by stored name only
+ * (kind: NODE_DIR for folders, told apart later). */
+static int collect_raw(void *ctx, const char *name, bool is_dir)
+{
+	struct dir_item *it;
+	size_t n = strlen(name);
+
+	if (n < CRY_MIN_ENTRY_NAME_LEN ||
+	    (strcmp(name + n - 4, ".c9r") != 0 && strcmp(name + n - 4, ".c9s") != 0) ||
+	    strcmp(name, VAULT_DIRID_BACKUP_FILE) == 0)
+		return 0;
+	it = listing_grow(ctx);
+	if (!it || !(it->stored = strdup(name)))
+		return -ENOMEM;
+	it->kind = is_dir ? NODE_DIR : NODE_FILE;
 	return 0;
 }
 
@@ -1193,35 +1194,26 @@ static int long_name(struct fs *fs, const char *path, const char *stored, char *
 	return 0;
 }
 
-/* Decrypt one raw entry of dir into the listing; entries that do not
- * authenticate are left out and logged. */
-static int list_entry(struct fs *fs, struct node *dir, const char *stored, bool is_dir,
-		      struct dir_listing *l)
+/* Decrypt the name of a raw item of dir and tell its kind. -EIO (logged by
+ * the caller) for an entry that does not authenticate. */
+static int resolve_item(struct fs *fs, struct node *dir, struct dir_item *it)
 {
-	static const unsigned char dtype[] = {
-		[NODE_FILE] = DT_REG, [NODE_DIR] = DT_DIR, [NODE_SYMLINK] = DT_LNK,
-	};
-	char *path = vault_join(dir->content_dir, stored), *c9r = NULL, *name = NULL;
-	bool shortened = strcmp(stored + strlen(stored) - 4, ".c9s") == 0;
-	enum node_kind kind;
+	char *path = vault_join(dir->content_dir, it->stored), *c9r = NULL;
+	bool is_dir = it->kind == NODE_DIR;
 	int rc = path ? 0 : -ENOMEM;
 
-	if (!rc && shortened)
-		rc = is_dir ? long_name(fs, path, stored, &c9r) : -EIO;
+	it->shortened = strcmp(it->stored + strlen(it->stored) - 4, ".c9s") == 0;
+	if (!rc && it->shortened)
+		rc = is_dir ? long_name(fs, path, it->stored, &c9r) : -EIO;
 	if (!rc)
-		rc = entry_kind(fs, path, is_dir, shortened, &kind);
+		rc = entry_kind(fs, path, is_dir, it->shortened, &it->kind);
 	if (!rc) {
-		rc = cry_name_decrypt(fs->vault->names, dir->dir_id, c9r ? c9r : stored, &name);
+		rc = cry_name_decrypt(fs->vault->names, dir->dir_id, c9r ? c9r : it->stored,
+				      &it->name);
 		rc = rc == CRY_ERR_NOMEM ? -ENOMEM : rc ? -EIO : 0;
 	}
-	if (!rc) {
-		rc = listing_add(l, name, dtype[kind]);
-		if (rc)
-			free(name);
-	} else if (rc != -ENOMEM) {
+	if (rc == -EIO)
 		log_err("%s: cannot decrypt name or entry: left out of the listing", path);
-		rc = 0;
-	}
 	free(c9r);
 	free(path);
 	return rc;
@@ -1233,35 +1225,46 @@ static void listing_free(struct dir_listing *l)
 
 	if (!l)
 		return;
-	for (i = 0; i < l->count; i++)
+	for (i = 0; i < l->count; i++) {
 		free(l->items[i].name);
+		free(l->items[i].stored);
+	}
 	free(l->items);
 	free(l);
+}
+
+static int add_dot(struct dir_listing *l, const char *name)
+{
+	struct dir_item *it = listing_grow(l);
+
+	if (!it || !(it->name = strdup(name)))
+		return -ENOMEM;
+	it->kind = NODE_DIR;
+	return 0;
 }
 
 static int list_dir(struct fs *fs, struct node *dir, struct dir_listing **out)
 {
 	struct dir_listing *l = calloc(1, sizeof(*l));
-	struct raw_entry_list raw = { 0 };
-	char *dot = strdup("."), *dotdot = strdup("..");
-	size_t i;
-	int rc = l && dot && dotdot ? 0 : -ENOMEM;
+	size_t i, kept = 2;
+	int rc = l ? add_dot(l, ".") : -ENOMEM;
 
-	if (!rc && !(rc = listing_add(l, dot, DT_DIR)))
-		dot = NULL;
-	if (!rc && !(rc = listing_add(l, dotdot, DT_DIR)))
-		dotdot = NULL;
 	if (!rc)
-		rc = store_list(fs->vault->store, dir->content_dir, collect_raw, &raw);
-	for (i = 0; i < raw.count; i++) {
+		rc = add_dot(l, "..");
+	if (!rc)
+		rc = store_list(fs->vault->store, dir->content_dir, collect_raw, l);
+	for (i = 2; i < l->count; i++) {
 		if (!rc)
-			rc = list_entry(fs, dir, raw.names[i], raw.is_dir[i], l);
-		free(raw.names[i]);
+			rc = resolve_item(fs, dir, &l->items[i]);
+		if (rc == -EIO) { /* left out: drop it */
+			free(l->items[i].name);
+			free(l->items[i].stored);
+			rc = 0;
+			continue;
+		}
+		l->items[kept++] = l->items[i];
 	}
-	free(raw.names);
-	free(raw.is_dir);
-	free(dot);
-	free(dotdot);
+	l->count = kept;
 	if (rc) {
 		listing_free(l);
 		return rc;
@@ -1284,6 +1287,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
+static const mode_t kind_mode[] = {
+	[NODE_FILE] = S_IFREG, [NODE_DIR] = S_IFDIR, [NODE_SYMLINK] = S_IFLNK,
+};
+
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -1299,12 +1306,74 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	for (i = (size_t)off; i < l->count; i++) {
 		/* only the type bits of st_mode reach the kernel; the inode number
 		 * is a placeholder that is never 0 (0 means "deleted" to some tools) */
-		struct stat st = { .st_ino = i + 1, .st_mode = (mode_t)l->items[i].type << 12 };
+		struct stat st = { .st_ino = i + 1, .st_mode = kind_mode[l->items[i].kind] };
 		size_t need = fuse_add_direntry(req, buf + used, size - used, l->items[i].name, &st,
 						(off_t)(i + 1));
 
 		if (need > size - used)
 			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+/* Count a kernel lookup of a listed item and get its attributes. */
+static int item_to_node(struct fs *fs, struct node *dir, const struct dir_item *it,
+			struct node **n, struct stat *st)
+{
+	struct entry e = { .kind = it->kind, .exists = true };
+	int rc;
+
+	e.name.stored = it->stored;
+	e.name.shortened = it->shortened;
+	e.path = vault_join(dir->content_dir, it->stored);
+	rc = e.path ? entry_to_node(fs, dir, &e, n, st) : -ENOMEM;
+	free(e.path);
+	return rc;
+}
+
+/* readdir with each entry's attributes: `ls -l` needs no LOOKUP per entry. */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct node *dir = node_of(req, ino);
+	struct dir_listing *l = (struct dir_listing *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0, i;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (i = (size_t)off; i < l->count; i++) {
+		const struct dir_item *it = &l->items[i];
+		struct fuse_entry_param ep = { .attr_timeout = fs->timeout,
+					       .entry_timeout = fs->timeout };
+		struct node *n = NULL;
+		size_t need;
+
+		/* "." and "..", and an entry that vanished meanwhile, go without
+		 * attributes (ino 0): the kernel looks them up itself if needed */
+		if (!it->stored || item_to_node(fs, dir, it, &n, &ep.attr) != 0) {
+			n = NULL;
+			memset(&ep.attr, 0, sizeof(ep.attr));
+			ep.attr.st_mode = kind_mode[it->kind];
+			ep.attr.st_ino = i + 1;
+		} else {
+			ep.ino = n->ino;
+		}
+		need = fuse_add_direntry_plus(req, buf + used, size - used, it->name, &ep,
+					      (off_t)(i + 1));
+		if (need > size - used) {
+			if (n) { /* not sent: the kernel does not hold this lookup */
+				node_table_lock(fs->nodes);
+				node_forget(fs->nodes, n, 1);
+				node_table_unlock(fs->nodes);
+			}
+			break;
+		}
 		used += need;
 	}
 	fuse_reply_buf(req, buf, used);
@@ -1424,6 +1493,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fsync = op_fsync,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
