@@ -1,6 +1,9 @@
 /* store_open_url: from the STORE argument of the command line to a store.
  * A string "scheme://..." is a URL (read with curl's URL API); anything else
- * is a path of a local folder. */
+ * is a path of a local folder. webdav://, webdavs:// and s3:// open a remote
+ * (remote_webdav.c, remote_s3.c) behind the local cache (cache.c). */
+#include "backends/cache.h"
+#include "backends/remote.h"
 #include "backends/store.h"
 
 #include <ctype.h>
@@ -140,32 +143,51 @@ static int open_file_url(const char *url, size_t scheme_len, bool create, struct
 	return rc;
 }
 
-/* webdav://, webdavs://, s3://: checked, then refused until those stores exist. */
-static int open_remote(const char *url, const char *kind, char **err)
+/* A remote store: the remote behind the cache. init creates a missing
+ * WebDAV collection (S3 prefixes need no creating). */
+static int open_remote(const char *url, const char *kind, const struct store_url_options *o,
+		       struct store **out, char **err)
 {
-	CURLU *h;
-	int rc = parse_url(url, kind, &h, err);
+	struct remote *r = NULL;
+	char *msg = NULL; /* the remotes' openers need a place for their message */
+	int rc = strcmp(kind, "s3") == 0 ? remote_s3_open(url, o->insecure, &r, &msg)
+					 : remote_webdav_open(url, o->insecure, &r, &msg);
 
-	if (rc < 0)
+	if (rc) {
+		if (err)
+			*err = msg;
+		else
+			free(msg);
 		return rc;
-	curl_url_cleanup(h);
-	return store_fail(err, -ENOTSUP, "%s stores are not built yet", kind);
+	}
+	if (o->create && strcmp(kind, "webdav") == 0) {
+		rc = r->ops->mkdir(r, "");
+		if (rc && rc != -EEXIST && rc != -ENOENT) { /* -ENOENT: a missing parent; init says so */
+			store_fail(err, rc, "%s: cannot create the folder: %s", r->location, strerror(-rc));
+			r->ops->destroy(r);
+			return rc;
+		}
+	}
+	return store_cache_open(r, o->cache, out, err);
 }
 
-int store_open_url(const char *url, bool create, struct store **out, char **err)
+int store_open_url(const char *url, const struct store_url_options *o, struct store **out, char **err)
 {
+	static const struct store_url_options defaults = { 0 };
 	size_t scheme_len;
 
 	if (err)
 		*err = NULL;
+	if (!o)
+		o = &defaults;
 	scheme_len = scheme_length(url);
 	if (scheme_len == 0)
-		return open_local(url, create, out, err);
+		return open_local(url, o->create, out, err);
 	if (scheme_is(url, scheme_len, "file"))
-		return open_file_url(url, scheme_len, create, out, err);
+		return open_file_url(url, scheme_len, o->create, out, err);
 	for (size_t i = 0; i < sizeof remote_schemes / sizeof remote_schemes[0]; i++)
 		if (scheme_is(url, scheme_len, remote_schemes[i].scheme))
-			return open_remote(url, remote_schemes[i].kind, err);
+			return open_remote(url, remote_schemes[i].kind, o, out, err);
 	return store_fail(err, -EINVAL,
 			  "unknown store URL scheme '%.*s' (use a path, file://, webdav://, webdavs:// or s3://)",
 			  (int)scheme_len, url);

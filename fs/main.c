@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <curl/curl.h>
 #include <fuse_lowlevel.h>
 
+#include "backends/cache.h"
 #include "backends/store.h"
 #include "crypto/cry_keys.h"
 #include "fs/commands.h"
@@ -33,7 +35,8 @@ static const char usage_text[] =
 	"  passwd STORE              change the password (no content is re-encrypted)\n"
 	"  fsck  STORE               check every name, header and chunk of the vault\n"
 	"\n"
-	"STORE is a folder path or file://PATH. \"umbrafs STORE MOUNTPOINT -o OPTS\"\n"
+	"STORE is a folder path, file://PATH, webdav://[USER@]HOST[:PORT]/PATH,\n"
+	"webdavs://... (https) or s3://BUCKET[/PREFIX]. \"umbrafs STORE MOUNTPOINT -o OPTS\"\n"
 	"(as mount.fuse3 runs it) and mount.umbrafs (as mount(8) runs it) mount too.\n"
 	"\n"
 	"Options:\n"
@@ -43,6 +46,10 @@ static const char usage_text[] =
 	"  --new-password-file FILE  passwd: read the new password from FILE\n"
 	"  --repair              fsck: offer to repair what can be repaired safely\n"
 	"  -y, --yes             fsck --repair: repair without asking\n"
+	"  --cache-dir DIR       remote stores: the cache folder (default\n"
+	"                        $XDG_CACHE_HOME/umbrafs/ID, one per store)\n"
+	"  --cache-size SIZE     remote stores: cache size limit, e.g. 500M, 2G (default 4G)\n"
+	"  --insecure            remote stores: do not verify TLS certificates\n"
 	"  -f, --foreground      mount: stay in the foreground, log to stderr\n"
 	"  -o OPTS               mount: options such as ro, allow_other, default_permissions,\n"
 	"                        idle=DURATION (unmount when unused, e.g. 10m),\n"
@@ -72,10 +79,49 @@ int usage_error(const char *what)
 	return EXIT_USAGE;
 }
 
+/* How remote stores are opened: --cache-dir, --cache-size, --insecure. */
+static struct cache_options cache_options;
+static struct store_url_options store_options = { .cache = &cache_options };
+
+/* The cache's log lines go where the mount's go (syslog in the background). */
+static void log_backend_line(int prio, const char *line)
+{
+	log_msg(prio, "%s", line);
+}
+
+/* SIZE of --cache-size: a number of bytes with an optional K, M, G or T
+ * (powers of 1024). Returns 0, or -1 when it is no size. */
+static int parse_size(const char *text, uint64_t *bytes)
+{
+	static const char units[] = "KMGT";
+	unsigned long long n;
+	const char *unit;
+	char *end;
+
+	errno = 0;
+	n = strtoull(text, &end, 10);
+	if (errno || end == text || !n || (*end && end[1]))
+		return -1;
+	unit = *end ? strchr(units, *end & ~0x20) : NULL;
+	if (*end && !unit)
+		return -1;
+	for (int shift = unit ? (int)(unit - units + 1) * 10 : 0; shift > 0; shift -= 10) {
+		if (n > (ULLONG_MAX >> 10))
+			return -1;
+		n <<= 10;
+	}
+	*bytes = n;
+	return 0;
+}
+
 int open_store(const char *url, bool create, struct store **s)
 {
+	struct store_url_options o = store_options;
 	char *err = NULL;
-	int rc = store_open_url(url, create, s, &err);
+	int rc;
+
+	o.create = create;
+	rc = store_open_url(url, &o, s, &err);
 
 	if (rc) {
 		fail("%s", err ? err : strerror(-rc));
@@ -371,6 +417,25 @@ static void log_to_vault(const struct cli *c, const struct store *s)
 	free(ident);
 }
 
+/* A remote store: upload what is still queued before the process ends
+ * (what fails stays queued in the cache for the next mount). */
+static void flush_store(struct store *s)
+{
+	struct cache_stats st;
+	int rc;
+
+	if (!store_is_cache(s) || store_cache_stats(s, &st) != 0 || !st.pending_uploads)
+		return;
+	log_info("uploading %llu queued changes to %s", (unsigned long long)st.pending_uploads,
+		 s->location);
+	rc = store_cache_flush(s);
+	if (rc)
+		log_err("not every change reached %s (%s): they stay queued in the cache and are "
+			"uploaded at the next mount", s->location, strerror(-rc));
+	else
+		log_info("all changes are uploaded to %s", s->location);
+}
+
 static int cmd_mount(const struct cli *c)
 {
 	struct store *s;
@@ -389,6 +454,7 @@ static int cmd_mount(const struct cli *c)
 	if (!rc) {
 		log_to_vault(c, s);
 		rc = run_mount(c, v);
+		flush_store(s);
 		vault_close(v);
 		store_destroy(s);
 	}
@@ -479,7 +545,7 @@ static int parse(int argc, char **argv, struct cli *c)
 {
 	enum {
 		OPT_PASSWORD_FILE = 256, OPT_EXTPASS, OPT_SCRYPT_COST, OPT_NEW_PASSWORD_FILE,
-		OPT_REPAIR,
+		OPT_REPAIR, OPT_CACHE_DIR, OPT_CACHE_SIZE, OPT_INSECURE,
 	};
 	static const struct option longopts[] = {
 		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
@@ -487,6 +553,9 @@ static int parse(int argc, char **argv, struct cli *c)
 		{ "scrypt-cost", required_argument, NULL, OPT_SCRYPT_COST },
 		{ "new-password-file", required_argument, NULL, OPT_NEW_PASSWORD_FILE },
 		{ "repair", no_argument, NULL, OPT_REPAIR },
+		{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+		{ "insecure", no_argument, NULL, OPT_INSECURE },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -512,6 +581,15 @@ static int parse(int argc, char **argv, struct cli *c)
 			break;
 		case OPT_NEW_PASSWORD_FILE: c->new_password_file = optarg; break;
 		case OPT_REPAIR: c->repair = true; break;
+		case OPT_CACHE_DIR: cache_options.dir = optarg; break;
+		case OPT_CACHE_SIZE:
+			if (parse_size(optarg, &cache_options.max_bytes) != 0)
+				return usage_error("--cache-size takes a size such as 500M or 2G");
+			break;
+		case OPT_INSECURE:
+			store_options.insecure = true;
+			fail("warning: --insecure: TLS certificates are not verified");
+			break;
 		case 'y': c->assume_yes = true; break;
 		case 'f': c->foreground = true; break;
 		case 'o': c->mount_opts = optarg; break;
@@ -557,6 +635,9 @@ int main(int argc, char **argv)
 		return usage_error("unknown command");
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread starts */
+	/* one-shot commands get a private cache: a mount may hold the shared one */
+	cache_options.temporary = strcmp(c.command, "mount") != 0;
+	cache_options.log = log_backend_line;
 	rc = command->run(&c);
 	curl_global_cleanup();
 	mount_opts_free(&c.mopts);

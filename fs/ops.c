@@ -18,6 +18,8 @@
 #include "crypto/cry_content.h"
 #include "crypto/cry_err.h"
 #include "crypto/cry_keys.h"
+#include "backends/cache.h"
+#include "fs/conflict.h"
 #include "fs/file.h"
 #include "fs/log.h"
 
@@ -1461,6 +1463,8 @@ int fs_init(struct fs *fs, struct vault *v)
 	fs->chown_new = geteuid() == 0;
 	fs->nodes = root ? node_table_new(root) : NULL;
 	free(root);
+	if (store_is_cache(v->store)) /* a version the server no longer has stays as a copy */
+		store_cache_set_conflict_handler(v->store, conflict_object_path, v);
 	return fs->nodes ? 0 : -ENOMEM;
 }
 

@@ -1,5 +1,7 @@
 /* Tests of store_open_url (backends/store_url.c): paths, file:// URLs,
- * remote schemes that are not built yet, unknown schemes, create. */
+ * remote schemes (opened behind the cache, without asking any server),
+ * unknown schemes, create. */
+#include "backends/cache.h"
 #include "backends/store.h"
 #include "check.h"
 
@@ -22,7 +24,9 @@ static struct outcome open_url(const char *url, bool create)
 	struct outcome r = { 0 };
 	struct store *s = NULL;
 
-	r.rc = store_open_url(url, create, &s, &r.err);
+	struct store_url_options o = { .create = create };
+
+	r.rc = store_open_url(url, &o, &s, &r.err);
 	if (r.rc == 0) {
 		r.location = strdup(s->location);
 		store_destroy(s);
@@ -115,9 +119,10 @@ static void test_create(void)
 
 	check_refused("plain", true, -ENOTDIR, "plain: not a folder");
 	check_refused("plain/sub", true, -ENOTDIR, "plain/sub: cannot create folder: Not a directory");
-	/* err may be NULL */
-	CHECK_EQ(store_open_url("plain", true, &s, NULL), -ENOTDIR);
-	CHECK_EQ(store_open_url("new", false, &s, NULL), 0);
+	/* err may be NULL, and so may the options */
+	CHECK_EQ(store_open_url("plain", &(struct store_url_options){ .create = true }, &s, NULL),
+		 -ENOTDIR);
+	CHECK_EQ(store_open_url("new", NULL, &s, NULL), 0);
 	store_destroy(s);
 }
 
@@ -141,16 +146,52 @@ static void test_file_urls(void)
 	check_refused("file:///%00", false, -EINVAL, "invalid file URL: URL decode error, most likely because of rubbish in the input");
 }
 
+/* url opens a remote store of kind behind the cache (no server is asked:
+ * opening sends no request); location is what messages name it by. */
+static void check_opens_remote(const char *url, const char *kind, const char *location)
+{
+	struct store *s = NULL;
+	char *err = NULL;
+
+	if (!CHECK_EQ(store_open_url(url, NULL, &s, &err), 0)) {
+		fprintf(stderr, "  url %s: %s\n", url, err ? err : "(no message)");
+		free(err);
+		return;
+	}
+	CHECK(err == NULL);
+	CHECK(store_is_cache(s));
+	CHECK_STR(s->ops->name, kind);
+	CHECK_STR(s->location, location);
+	store_destroy(s);
+}
+
 static void test_remote_schemes(void)
 {
-	check_refused("webdav://example.org/vault", false, -ENOTSUP, "webdav stores are not built yet");
-	check_refused("webdavs://user:secret@example.org:8443/dav/vault", true, -ENOTSUP,
-		      "webdav stores are not built yet");
-	check_refused("WebDAVs://example.org/", false, -ENOTSUP, "webdav stores are not built yet");
-	check_refused("s3://bucket/prefix", false, -ENOTSUP, "s3 stores are not built yet");
-	check_refused("s3://", false, -EINVAL, "invalid s3 URL: No host part in the URL");
-	/* nothing was created for them */
+	struct store *s = NULL, *again = NULL;
+	char *err = NULL;
+
+	setenv("XDG_CACHE_HOME", root, 1);
+	setenv("AWS_ACCESS_KEY_ID", "key", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+	check_opens_remote("webdav://example.org/vault", "webdav", "webdav://example.org/vault");
+	check_opens_remote("webdavs://user:secret@example.org:8443/dav/vault", "webdav",
+			   "webdavs://example.org:8443/dav/vault");
+	check_opens_remote("s3://bucket/prefix", "s3", "s3://bucket/prefix");
+	check_refused("s3://", false, -EINVAL, "not an s3://bucket/prefix URL");
+	/* the cache folders are below $XDG_CACHE_HOME/umbrafs, private */
+	CHECK(is_folder_with_mode("umbrafs", 0700));
+	/* nothing was created for the stores themselves */
 	CHECK(access("bucket", F_OK) < 0 && access("example.org", F_OK) < 0);
+
+	/* one cache folder serves one mount at a time */
+	CHECK_EQ(store_open_url("webdav://example.org/vault", NULL, &s, NULL), 0);
+	CHECK_EQ(store_open_url("webdav://example.org/vault", NULL, &again, &err), -EBUSY);
+	CHECK(err && strstr(err, "in use by another umbrafs") && strstr(err, "--cache-dir"));
+	free(err);
+	store_destroy(s);
+	CHECK_EQ(store_open_url("webdav://example.org/vault", NULL, &again, NULL), 0);
+	store_destroy(again);
+	unsetenv("XDG_CACHE_HOME");
 }
 
 static void test_unknown_schemes(void)

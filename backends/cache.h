@@ -1,0 +1,75 @@
+/* The cache: a struct store over a struct remote that keeps a local folder of
+ * the remote's own ciphertext objects (never any plaintext: it knows no
+ * keys). Reads fill the folder by ranged GETs; writes go to the folder and
+ * are uploaded on fsync (synchronously), on close and a short delay after the
+ * last write (in the background), from a persistent queue that survives a
+ * crash and is resumed by the next open of the same cache. Listings and
+ * attributes are cached for a timeout and updated by local changes. Before an
+ * object is replaced its ETag is checked; when the remote changed meanwhile
+ * the local version is kept under another name (see cache_conflict_fn). */
+#ifndef CACHE_H
+#define CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backends/remote.h"
+#include "backends/store.h"
+
+struct cache_options {
+	const char *dir;          /* cache folder; NULL: $XDG_CACHE_HOME/umbrafs/<id of the URL> */
+	uint64_t max_bytes;       /* size limit; clean objects are evicted LRU; 0: default 4 GiB */
+	unsigned upload_delay_ms; /* upload this long after the last write; default 2000 */
+	unsigned meta_timeout_ms; /* listings and attributes kept this long; default 10000 */
+	/* A fresh private folder, removed at destroy after everything queued was
+	 * uploaded (one-shot commands: init, info, fsck, passwd, which must not
+	 * collide with the folder of a running mount). dir is then its parent. */
+	bool temporary;
+	/* Where log lines go (one line, no newline); NULL: stderr "umbrafs: LINE".
+	 * prio is a syslog priority (LOG_ERR, LOG_WARNING, LOG_INFO). */
+	void (*log)(int prio, const char *line);
+};
+
+/* The local version of object path cannot replace the remote one (it changed
+ * since we read it). Return a malloc'd store path in the same folder where the
+ * local version is to be uploaded instead (the caller, fs/, names it as a
+ * conflict copy and makes any folders it needs), or NULL to keep it queued. */
+typedef char *(*cache_conflict_fn)(void *ctx, const char *path);
+
+/* A store over remote r (owned from now on, destroyed with the store, also
+ * on failure). Fails with a clear *err when another process holds the cache
+ * folder (a second mount of the same store needs its own --cache-dir).
+ *
+ * Folder layout: lock (flock), objects/ (a mirror of the remote paths holding
+ * ciphertext bytes, sparse while partly fetched), state/ (one record per
+ * cached object: base ETag, size, complete), queue/ (one durable record per
+ * object waiting for upload). Records are named by the SHA-256 of the path.
+ *
+ * Semantics worth knowing: getattr/list are answered from a per-folder
+ * listing cached for meta_timeout_ms; setattr is accepted and ignored (remotes
+ * keep no modes, owners or times); namespace changes (mkdir, rmdir, unlink,
+ * rename, write_all) go to the remote at once; an object becomes complete
+ * locally before its first write; fsync uploads now, or when the remote is
+ * unreachable returns 0 once the change is durable in the queue (it uploads
+ * when the store is back); a refused upload is -EIO and stays queued. */
+int store_cache_open(struct remote *r, const struct cache_options *o, struct store **out,
+		     char **err);
+
+/* Which store is this? (for the functions below and for fs/ to decide). */
+bool store_is_cache(const struct store *s);
+
+void store_cache_set_conflict_handler(struct store *s, cache_conflict_fn fn, void *ctx);
+
+/* Upload everything queued now and wait (unmount, fsync of the whole fs).
+ * Returns 0, or -errno of the first upload that failed (it stays queued). */
+int store_cache_flush(struct store *s);
+
+struct cache_stats {
+	uint64_t bytes;           /* size of the cache folder's objects */
+	uint64_t objects;
+	uint64_t pending_uploads; /* queued, not yet uploaded */
+	uint64_t pending_bytes;
+};
+int store_cache_stats(struct store *s, struct cache_stats *st);
+
+#endif

@@ -1,0 +1,38 @@
+/* An in-memory remote for the cache's unit tests: objects and folders in a
+ * table, ETags that change with every write, WebDAV-like rules (a put needs
+ * its folder; rmdir only of empty folders), and switches: fail every request,
+ * change an object behind the cache's back, count requests by kind. */
+#ifndef FAKE_REMOTE_H
+#define FAKE_REMOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/remote.h"
+
+enum fake_op { FAKE_HEAD, FAKE_LIST, FAKE_GET, FAKE_PUT, FAKE_MKDIR, FAKE_RMDIR, FAKE_REMOVE,
+	       FAKE_MOVE, FAKE_OPS };
+
+struct fake_remote;
+
+/* A new empty remote. The cache "destroys" it when done; the test frees it
+ * with fake_free after that (so it can look at it after a crash or a close). */
+struct fake_remote *fake_new(void);
+void fake_free(struct fake_remote *f);
+struct remote *fake_as_remote(struct fake_remote *f);
+
+/* Make every request fail with err (0: work again). */
+void fake_fail(struct fake_remote *f, int err);
+/* Requests of one kind so far. */
+unsigned fake_count(struct fake_remote *f, enum fake_op op);
+void fake_reset_counts(struct fake_remote *f);
+
+/* Behind the cache's back: set (create or replace) an object, make a folder. */
+void fake_set(struct fake_remote *f, const char *path, const void *data, size_t len);
+void fake_mkdir(struct fake_remote *f, const char *path);
+/* The content of an object (a malloc'd copy) and its length; NULL if none. */
+uint8_t *fake_get(struct fake_remote *f, const char *path, size_t *len);
+bool fake_has(struct fake_remote *f, const char *path);
+
+#endif

@@ -1,0 +1,626 @@
+/* Unit tests of the cache (backends/cache.c) over the in-memory fake remote:
+ * ranged fills, read-ahead, delayed and synchronous uploads, the upload queue
+ * across a crash, conflicts, eviction, a full cache disk, the listing cache,
+ * offline work, unlink and rename of changed objects. */
+#include "../backends/check.h"
+#include "backends/cache.h"
+#include "fake_remote.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIB (1024 * 1024)
+#define UPLOAD_DELAY_MS 100
+#define META_TIMEOUT_MS 300
+
+static char *root;      /* temp folder of this run */
+static char cache_dir[4096];
+static int conflict_calls;
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&t, NULL);
+}
+
+/* Wait up to 5 s for path to be on the fake with exactly len bytes of want. */
+static bool wait_for_object(struct fake_remote *f, const char *path, const void *want, size_t len)
+{
+	for (int i = 0; i < 500; i++) {
+		size_t got_len = 0;
+		uint8_t *got = fake_get(f, path, &got_len);
+		bool same = got && got_len == len && memcmp(got, want, len) == 0;
+		free(got);
+		if (same)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+/* Wait up to 5 s for the cache to have nothing queued. */
+static bool wait_until_clean(struct store *s)
+{
+	struct cache_stats st;
+
+	for (int i = 0; i < 500; i++) {
+		if (store_cache_stats(s, &st) == 0 && st.pending_uploads == 0)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+static uint8_t *pattern(size_t len, unsigned seed)
+{
+	uint8_t *p = malloc(len);
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 31 + seed + (i >> 12));
+	return p;
+}
+
+static struct store *open_cache_with(struct fake_remote *f, uint64_t max_bytes, unsigned delay_ms)
+{
+	struct cache_options o = { .dir = cache_dir, .max_bytes = max_bytes,
+				   .upload_delay_ms = delay_ms, .meta_timeout_ms = META_TIMEOUT_MS };
+	struct store *s = NULL;
+	char *err = NULL;
+
+	if (!CHECK_EQ(store_cache_open(fake_as_remote(f), &o, &s, &err), 0)) {
+		fprintf(stderr, "  %s\n", err ? err : "(no message)");
+		free(err);
+		exit(EXIT_FAILURE);
+	}
+	return s;
+}
+
+static struct store *open_cache(struct fake_remote *f)
+{
+	return open_cache_with(f, 0, UPLOAD_DELAY_MS);
+}
+
+/* A fresh cache folder for the next test. */
+static void new_cache_dir(const char *name)
+{
+	snprintf(cache_dir, sizeof cache_dir, "%s/%s", root, name);
+}
+
+/* Read len bytes at off through the store and compare them with want. */
+static bool reads_as(struct store_obj *o, uint64_t off, const uint8_t *want, size_t len)
+{
+	uint8_t *buf = malloc(len);
+	ssize_t n = store_pread(o, buf, len, off);
+	bool same = n == (ssize_t)len && memcmp(buf, want, len) == 0;
+
+	free(buf);
+	return same;
+}
+
+static size_t files_in(const char *folder)
+{
+	char path[4200];
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/%s", cache_dir, folder);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void test_ranged_fill_and_read_ahead(void)
+{
+	struct fake_remote *f = fake_new();
+	size_t len = 6 * MIB + 1234;
+	uint8_t *data = pattern(len, 1);
+	struct cache_stats st;
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("ranged");
+	fake_mkdir(f, "d");
+	fake_set(f, "d/big", data, len);
+	s = open_cache(f);
+	CHECK_EQ(store_open(s, "d/big", STORE_O_RDONLY, &o), 0);
+	/* a read in the middle fetches its block only */
+	CHECK(reads_as(o, 3 * MIB + 5, data + 3 * MIB + 5, 100));
+	CHECK_EQ(fake_count(f, FAKE_GET), 1);
+	CHECK_EQ(store_cache_stats(s, &st), 0);
+	CHECK_EQ(st.bytes, MIB);
+	CHECK(reads_as(o, 3 * MIB + 500, data + 3 * MIB + 500, 1000));
+	CHECK_EQ(fake_count(f, FAKE_GET), 1); /* present already */
+	/* a reader going through from the start: few requests, thanks to read-ahead */
+	fake_reset_counts(f);
+	for (size_t off = 0; off < len; off += 32 * 1024) {
+		size_t n = len - off < 32 * 1024 ? len - off : 32 * 1024;
+		if (!CHECK(reads_as(o, off, data + off, n)))
+			break;
+	}
+	CHECK(fake_count(f, FAKE_GET) <= 3);
+	CHECK_EQ(store_cache_stats(s, &st), 0);
+	CHECK_EQ(st.bytes, len);
+	{
+		uint8_t byte;
+		CHECK_EQ(store_pread(o, &byte, 1, len), 0); /* at the end */
+	}
+	CHECK_EQ(store_close(o), 0);
+	store_destroy(s);
+
+	/* the next mount reuses the complete copy: same ETag, no GET */
+	fake_reset_counts(f);
+	s = open_cache(f);
+	CHECK_EQ(store_cache_stats(s, &st), 0);
+	CHECK_EQ(st.bytes, len); /* counted from what is on disk */
+	CHECK_EQ(st.objects, 1);
+	CHECK_EQ(store_open(s, "d/big", STORE_O_RDONLY, &o), 0);
+	CHECK(reads_as(o, 0, data, len));
+	CHECK_EQ(fake_count(f, FAKE_GET), 0);
+	CHECK_EQ(store_close(o), 0);
+	store_destroy(s);
+	fake_free(f);
+	free(data);
+}
+
+static void test_delayed_upload_after_close(void)
+{
+	struct fake_remote *f = fake_new();
+	const char text[] = "ciphertext bytes";
+	struct store_attr a;
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("delayed");
+	s = open_cache_with(f, 0, 300);
+	CHECK_EQ(store_open(s, "new", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_pwrite(o, text, sizeof text, 0), (long)sizeof text);
+	/* it exists at once for this client, and is queued durably */
+	CHECK_EQ(store_getattr(s, "new", &a), 0);
+	CHECK_EQ(a.size, sizeof text);
+	CHECK_EQ(files_in("queue"), 1);
+	CHECK_EQ(store_close(o), 0);
+	CHECK(!fake_has(f, "new")); /* not yet: after the delay */
+	CHECK_EQ(store_open(s, "new", STORE_O_CREATE | STORE_O_EXCL, &o), -EEXIST);
+	CHECK(wait_for_object(f, "new", text, sizeof text));
+	CHECK_EQ(fake_count(f, FAKE_PUT), 1);
+	CHECK(wait_until_clean(s));
+	CHECK_EQ(files_in("queue"), 0);
+	store_destroy(s);
+	fake_free(f);
+}
+
+static void test_flush_uploads_everything(void)
+{
+	struct fake_remote *f = fake_new();
+	const char a[] = "first", b[] = "second one";
+	struct cache_stats st;
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("flush");
+	fake_mkdir(f, "sub");
+	s = open_cache_with(f, 0, 60000);
+	CHECK_EQ(store_open(s, "top", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_pwrite(o, a, sizeof a, 0), (long)sizeof a);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_open(s, "sub/inner", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_pwrite(o, b, sizeof b, 0), (long)sizeof b);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_cache_stats(s, &st), 0);
+	CHECK_EQ(st.pending_uploads, 2);
+	CHECK_EQ(st.pending_bytes, sizeof a + sizeof b);
+	CHECK_EQ(fake_count(f, FAKE_PUT), 0);
+	CHECK_EQ(store_cache_flush(s), 0); /* unmount: everything, now */
+	CHECK(wait_for_object(f, "top", a, sizeof a));
+	CHECK(wait_for_object(f, "sub/inner", b, sizeof b));
+	CHECK_EQ(store_cache_stats(s, &st), 0);
+	CHECK_EQ(st.pending_uploads, 0);
+	CHECK_EQ(files_in("queue"), 0);
+	/* a refused upload: flush says so, the change stays queued */
+	CHECK_EQ(store_open(s, "top", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, b, sizeof b, 0), (long)sizeof b);
+	CHECK_EQ(store_close(o), 0);
+	fake_fail(f, -EACCES);
+	CHECK_EQ(store_cache_flush(s), -EACCES);
+	CHECK_EQ(files_in("queue"), 1);
+	fake_fail(f, 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(wait_for_object(f, "top", b, sizeof b));
+	store_destroy(s);
+	fake_free(f);
+}
+
+static void test_fsync_uploads_now(void)
+{
+	struct fake_remote *f = fake_new();
+	const char v1[] = "version one", v2[] = "VERSION";
+	char want[sizeof v1];
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("fsync");
+	fake_set(f, "obj", v1, sizeof v1);
+	s = open_cache_with(f, 0, 60000);
+	CHECK_EQ(store_open(s, "obj", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, v2, strlen(v2), 0), (long)strlen(v2));
+	CHECK_EQ(fake_count(f, FAKE_PUT), 0);
+	CHECK_EQ(store_fsync(o, false), 0);
+	CHECK_EQ(fake_count(f, FAKE_PUT), 1);
+	memcpy(want, v1, sizeof v1);
+	memcpy(want, v2, strlen(v2));
+	CHECK(wait_for_object(f, "obj", want, sizeof want));
+	CHECK_EQ(store_fsync(o, false), 0); /* clean: nothing to send */
+	CHECK_EQ(fake_count(f, FAKE_PUT), 1);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK_EQ(fake_count(f, FAKE_PUT), 1);
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* A process that queues a change and dies at once (no flush, no delay). */
+static void crash_after_change(struct fake_remote *f, const char *text)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct store *s = open_cache_with(f, 0, 60000);
+		struct store_obj *o;
+		if (store_open(s, "queued", STORE_O_CREATE | STORE_O_EXCL, &o) ||
+		    store_pwrite(o, text, strlen(text), 0) != (ssize_t)strlen(text) || store_close(o))
+			_exit(1);
+		_exit(0); /* kill -9 or a power cut after close returned */
+	}
+	{
+		int status = 0;
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+static void test_queue_survives_a_crash(void)
+{
+	struct fake_remote *f = fake_new();
+	const char text[] = "made before the crash";
+	struct store *s;
+
+	new_cache_dir("crash");
+	crash_after_change(f, text);
+	CHECK(!fake_has(f, "queued")); /* the child's uploads never happened */
+	CHECK_EQ(files_in("queue"), 1);
+	s = open_cache(f); /* the next mount resumes the queue */
+	CHECK(wait_for_object(f, "queued", text, strlen(text)));
+	store_destroy(s);
+	fake_free(f);
+}
+
+static char *conflict_name(void *ctx, const char *path)
+{
+	char *out;
+
+	(void)ctx;
+	conflict_calls++;
+	return asprintf(&out, "%s (conflict)", path) < 0 ? NULL : out;
+}
+
+static void test_conflict_keeps_both(void)
+{
+	struct fake_remote *f = fake_new();
+	const char base[] = "base", mine[] = "mine", theirs[] = "theirs!";
+	struct store_obj *o;
+	struct store *s;
+	uint8_t buf[16];
+
+	new_cache_dir("conflict");
+	fake_mkdir(f, "dir");
+	fake_set(f, "dir/notes", base, sizeof base);
+	s = open_cache_with(f, 0, 200);
+	store_cache_set_conflict_handler(s, conflict_name, NULL);
+	CHECK_EQ(store_open(s, "dir/notes", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, mine, sizeof mine, 0), (long)sizeof mine);
+	fake_set(f, "dir/notes", theirs, sizeof theirs); /* another client, meanwhile */
+	CHECK_EQ(store_fsync(o, false), -EIO);          /* no silent overwrite */
+	CHECK_EQ(store_close(o), 0);
+	CHECK(wait_for_object(f, "dir/notes (conflict)", mine, sizeof mine));
+	CHECK(wait_for_object(f, "dir/notes", theirs, sizeof theirs));
+	CHECK_EQ(conflict_calls, 1);
+	/* the original is fetched afresh: the server's version */
+	CHECK_EQ(store_open(s, "dir/notes", STORE_O_RDONLY, &o), 0);
+	CHECK_EQ(store_pread(o, buf, sizeof buf, 0), (long)sizeof theirs);
+	CHECK(memcmp(buf, theirs, sizeof theirs) == 0);
+	CHECK_EQ(store_close(o), 0);
+	/* a new object whose name someone else took meanwhile: a conflict too */
+	CHECK_EQ(store_open(s, "dir/fresh", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_pwrite(o, mine, sizeof mine, 0), (long)sizeof mine);
+	fake_set(f, "dir/fresh", theirs, sizeof theirs);
+	CHECK_EQ(store_close(o), 0);
+	CHECK(wait_for_object(f, "dir/fresh (conflict)", mine, sizeof mine));
+	CHECK(wait_for_object(f, "dir/fresh", theirs, sizeof theirs));
+	CHECK_EQ(conflict_calls, 2);
+	store_destroy(s);
+	fake_free(f);
+}
+
+static void read_whole(struct store *s, const char *path, const uint8_t *want, size_t len)
+{
+	struct store_obj *o;
+
+	if (!CHECK_EQ(store_open(s, path, STORE_O_RDONLY, &o), 0))
+		return;
+	CHECK(reads_as(o, 0, want, len));
+	CHECK_EQ(store_close(o), 0);
+}
+
+static void test_eviction(void)
+{
+	struct fake_remote *f = fake_new();
+	uint8_t *data = pattern(MIB, 7);
+	struct cache_stats st;
+	struct store *s;
+	char name[16];
+
+	new_cache_dir("evict");
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof name, "o%d", i);
+		fake_set(f, name, data, MIB);
+	}
+	s = open_cache_with(f, 3 * MIB, UPLOAD_DELAY_MS);
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof name, "o%d", i);
+		read_whole(s, name, data, MIB);
+	}
+	CHECK_EQ(store_cache_stats(s, &st), 0);
+	CHECK(st.bytes <= 3 * MIB);
+	fake_reset_counts(f);
+	read_whole(s, "o4", data, MIB); /* recently used: still here */
+	CHECK_EQ(fake_count(f, FAKE_GET), 0);
+	read_whole(s, "o0", data, MIB); /* least recently used: evicted */
+	CHECK_EQ(fake_count(f, FAKE_GET), 1);
+	store_destroy(s);
+	fake_free(f);
+	free(data);
+}
+
+static void test_full_cache_disk(void)
+{
+	struct fake_remote *f = fake_new();
+	uint8_t *data = pattern(4 * MIB, 3);
+	struct store_obj *o;
+	struct store *s;
+	ssize_t n = 0;
+
+	new_cache_dir("tmpfs");
+	if (mkdir(cache_dir, 0700) < 0 || mount("umbrafs-test", cache_dir, "tmpfs", 0, "size=2m") < 0) {
+		printf("# skipped: full cache disk (needs root to mount a tmpfs)\n");
+		free(data);
+		fake_free(f);
+		return;
+	}
+	fake_set(f, "remote", data, 4 * MIB);
+	s = open_cache_with(f, 0, 60000);
+	CHECK_EQ(store_open(s, "big", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	for (uint64_t off = 0; off < 4 * MIB && n >= 0; off += 256 * 1024)
+		n = store_pwrite(o, data + off, 256 * 1024, off);
+	CHECK_EQ(n, -ENOSPC); /* ENOSPC, not a crash or a silent loss */
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_unlink(s, "big"), 0); /* room again */
+	/* reading a remote object that does not fit: ENOSPC too */
+	CHECK_EQ(store_open(s, "remote", STORE_O_RDONLY, &o), 0);
+	{
+		uint8_t *buf = malloc(4 * MIB);
+		CHECK_EQ(store_pread(o, buf, 4 * MIB, 0), -ENOSPC);
+		free(buf);
+	}
+	CHECK_EQ(store_close(o), 0);
+	store_destroy(s);
+	CHECK_EQ(umount(cache_dir), 0);
+	fake_free(f);
+	free(data);
+}
+
+static int count_entry(void *ctx, const char *name, bool is_dir)
+{
+	(void)name;
+	(void)is_dir;
+	++*(int *)ctx;
+	return 0;
+}
+
+static void test_listing_cache(void)
+{
+	struct fake_remote *f = fake_new();
+	struct store_attr a;
+	struct store_obj *o;
+	struct store *s;
+	char name[32];
+	int entries = 0;
+
+	new_cache_dir("listing");
+	fake_mkdir(f, "folder");
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof name, "folder/f%d", i);
+		fake_set(f, name, name, strlen(name));
+	}
+	s = open_cache_with(f, 0, 60000);
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof name, "folder/f%d", i);
+		CHECK_EQ(store_getattr(s, name, &a), 0);
+		CHECK_EQ(a.size, strlen(name));
+		CHECK(!a.is_dir && a.mode == 0644 && a.uid == getuid());
+	}
+	CHECK_EQ(store_getattr(s, "folder/missing", &a), -ENOENT);
+	CHECK_EQ(store_getattr(s, "folder/f1/inside", &a), -ENOTDIR);
+	CHECK_EQ(store_list(s, "folder", count_entry, &entries), 0);
+	CHECK_EQ(entries, 10);
+	CHECK_EQ(fake_count(f, FAKE_LIST), 1); /* one listing for all of that */
+	CHECK_EQ(fake_count(f, FAKE_HEAD), 0);
+	/* local changes show at once, without asking */
+	CHECK_EQ(store_open(s, "folder/new", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_mkdir(s, "folder/sub"), 0);
+	CHECK_EQ(store_getattr(s, "folder/sub", &a), 0);
+	CHECK(a.is_dir && a.mode == 0755);
+	CHECK_EQ(store_unlink(s, "folder/f0"), 0);
+	CHECK_EQ(store_getattr(s, "folder/f0", &a), -ENOENT);
+	entries = 0;
+	CHECK_EQ(store_list(s, "folder", count_entry, &entries), 0);
+	CHECK_EQ(entries, 11); /* 10 - f0 + new + sub */
+	CHECK_EQ(store_list(s, "folder/sub", count_entry, &entries), 0);
+	CHECK_EQ(fake_count(f, FAKE_LIST), 1);
+	/* setattr is accepted and changes nothing */
+	a.mode = 0600;
+	CHECK_EQ(store_setattr(s, "folder/f1", &a, STORE_SET_MODE), 0);
+	/* after the timeout, asked again */
+	sleep_ms(META_TIMEOUT_MS + 50);
+	CHECK_EQ(store_getattr(s, "folder/f1", &a), 0);
+	CHECK_EQ(a.mode, 0644);
+	CHECK_EQ(fake_count(f, FAKE_LIST), 2);
+	store_destroy(s);
+	fake_free(f);
+}
+
+static void test_offline(void)
+{
+	struct fake_remote *f = fake_new();
+	const char text[] = "read once, then offline", more[] = "OFFLINE";
+	char want[sizeof text];
+	struct store_obj *o;
+	struct store *s;
+	uint8_t *small;
+	size_t len;
+
+	new_cache_dir("offline");
+	fake_set(f, "cached", text, sizeof text);
+	fake_set(f, "never-read", text, sizeof text);
+	s = open_cache_with(f, 0, 50);
+	read_whole(s, "cached", (const uint8_t *)text, sizeof text);
+	fake_fail(f, -ECONNREFUSED);
+	sleep_ms(META_TIMEOUT_MS + 50); /* the listing is stale: the remote is asked, and fails */
+	read_whole(s, "cached", (const uint8_t *)text, sizeof text);
+	CHECK_EQ(store_read_all(s, "cached", 100, &small, &len), 0);
+	CHECK(len == sizeof text && memcmp(small, text, len) == 0);
+	free(small);
+	CHECK_EQ(store_open(s, "never-read", STORE_O_RDONLY, &o), -EIO);
+	/* a change offline: fsync is durable locally and says so; it uploads later */
+	CHECK_EQ(store_open(s, "cached", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, more, strlen(more), 0), (long)strlen(more));
+	CHECK_EQ(store_fsync(o, false), 0);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_mkdir(s, "no-network"), -EIO);
+	fake_fail(f, 0);
+	memcpy(want, text, sizeof text);
+	memcpy(want, more, strlen(more));
+	CHECK(wait_for_object(f, "cached", want, sizeof want));
+	store_destroy(s);
+	fake_free(f);
+}
+
+static void test_unlink_and_rename_changed(void)
+{
+	struct fake_remote *f = fake_new();
+	const char v1[] = "old", v2[] = "new content";
+	struct cache_stats st;
+	struct store_attr a;
+	struct store_obj *o;
+	struct store *s;
+	uint8_t buf[32];
+
+	new_cache_dir("names");
+	fake_set(f, "before", v1, sizeof v1);
+	s = open_cache_with(f, 0, 60000);
+	/* made and changed here, removed before upload: nothing goes up */
+	CHECK_EQ(store_open(s, "scratch", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_pwrite(o, v2, sizeof v2, 0), (long)sizeof v2);
+	CHECK_EQ(store_unlink(s, "scratch"), 0);
+	/* the open handle keeps working */
+	CHECK_EQ(store_pread(o, buf, sizeof buf, 0), (long)sizeof v2);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_cache_stats(s, &st), 0);
+	CHECK_EQ(st.pending_uploads, 0);
+	CHECK_EQ(files_in("queue"), 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(!fake_has(f, "scratch"));
+	CHECK_EQ(fake_count(f, FAKE_PUT), 0);
+
+	/* changed here, renamed: the new content under the new name only */
+	CHECK_EQ(store_open(s, "before", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, v2, sizeof v2, 0), (long)sizeof v2);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_rename(s, "before", "after", 0), 0);
+	CHECK(!fake_has(f, "before"));
+	CHECK(wait_for_object(f, "after", v2, sizeof v2));
+	CHECK_EQ(store_getattr(s, "before", &a), -ENOENT);
+	CHECK_EQ(store_getattr(s, "after", &a), 0);
+	CHECK_EQ(a.size, sizeof v2);
+	fake_reset_counts(f);
+	read_whole(s, "after", (const uint8_t *)v2, sizeof v2);
+	CHECK_EQ(fake_count(f, FAKE_GET), 0); /* the local copy moved along */
+	/* a folder with a cached object in it */
+	CHECK_EQ(store_mkdir(s, "dir"), 0);
+	CHECK_EQ(store_write_all(s, "dir/small", v1, sizeof v1), 0);
+	CHECK_EQ(store_rename(s, "dir", "moved", STORE_RENAME_NOREPLACE), 0);
+	CHECK(fake_has(f, "moved/small") && !fake_has(f, "dir"));
+	{
+		uint8_t *got;
+		size_t len;
+		CHECK_EQ(store_read_all(s, "moved/small", 100, &got, &len), 0);
+		CHECK(len == sizeof v1 && memcmp(got, v1, len) == 0);
+		free(got);
+	}
+	CHECK_EQ(store_rename(s, "after", "moved", STORE_RENAME_NOREPLACE), -EEXIST);
+	CHECK_EQ(store_rename(s, "after", "x", STORE_RENAME_EXCHANGE), -EINVAL);
+	store_destroy(s);
+	fake_free(f);
+}
+
+static void test_one_mount_per_folder(void)
+{
+	struct fake_remote *f = fake_new(), *g = fake_new();
+	struct cache_options o = { .dir = cache_dir };
+	struct store *s, *t = NULL;
+	char *err = NULL;
+
+	new_cache_dir("locked");
+	s = open_cache(f);
+	CHECK_EQ(store_cache_open(fake_as_remote(g), &o, &t, &err), -EBUSY);
+	CHECK(err && strstr(err, "in use by another umbrafs"));
+	free(err);
+	{
+		struct stat st;
+		CHECK(stat(cache_dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+	}
+	store_destroy(s);
+	fake_free(f);
+	fake_free(g);
+}
+
+int main(void)
+{
+	char *tmp = make_temp_folder();
+
+	root = realpath(tmp, NULL);
+	test_ranged_fill_and_read_ahead();
+	test_delayed_upload_after_close();
+	test_fsync_uploads_now();
+	test_flush_uploads_everything();
+	test_queue_survives_a_crash();
+	test_conflict_keeps_both();
+	test_eviction();
+	test_full_cache_disk();
+	test_listing_cache();
+	test_offline();
+	test_unlink_and_rename_changed();
+	test_one_mount_per_folder();
+	remove_temp_folder(tmp);
+	free(root);
+	return check_summary();
+}
