@@ -69,6 +69,22 @@ static int load_chunk(struct open_file *of, uint64_t idx, uint8_t *plain, uint8_
 	return rc ? rc : decrypt_chunk(of, idx, cipher, len + CRY_CHUNK_OVERHEAD, plain);
 }
 
+/* An object may end in an empty chunk (Cryptomator writes one after
+ * dirid.c9r): 28 bytes that reads never touch. Authenticate it here, or an
+ * object cut to a chunk boundary plus 28 bytes would pass as a shorter file. */
+static int check_empty_last_chunk(struct open_file *of, uint64_t obj_size)
+{
+	uint8_t tail[CRY_CHUNK_OVERHEAD], none[1];
+	uint64_t idx = (obj_size - CRY_HEADER_LEN) / CC;
+	int rc;
+
+	if (obj_size < CRY_HEADER_LEN + CRY_CHUNK_OVERHEAD ||
+	    (obj_size - CRY_HEADER_LEN) % CC != CRY_CHUNK_OVERHEAD)
+		return 0;
+	rc = read_exact(of, tail, sizeof(tail), obj_size - sizeof(tail));
+	return rc ? rc : decrypt_chunk(of, idx, tail, sizeof(tail), none);
+}
+
 int file_open(const struct vault *v, const char *path, bool create, struct open_file **out)
 {
 	struct open_file *of = calloc(1, sizeof(*of));
@@ -107,6 +123,8 @@ int file_open(const struct vault *v, const char *path, bool create, struct open_
 		log_err("%s: file header: authentication failed", path);
 		rc = -EIO;
 	}
+	if (!rc)
+		rc = check_empty_last_chunk(of, a.size);
 	if (rc)
 		goto fail;
 	*out = of;

@@ -23,6 +23,10 @@ struct node {
 	bool shortened;        /* stored is a .c9s folder */
 	char dir_id[VAULT_DIR_ID_LEN + 1]; /* directories: their id ("" for the root) */
 	char *content_dir;     /* directories: "d/AB/CDE..." */
+	/* directories removed while the kernel still holds them: their last
+	 * attributes, for fstat of an open handle (under the table lock) */
+	bool removed_attr_kept;
+	struct store_attr removed_attr;
 
 	/* Lifetime, under the table lock: freed when all three are zero. */
 	uint64_t nlookup;      /* kernel references (lookup minus forget) */

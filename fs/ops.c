@@ -92,8 +92,9 @@ static void fill_stat(const struct node *n, const struct store_attr *a, struct s
  * files that are open but unlinked), else from the store. */
 static int node_stat(struct fs *fs, struct node *n, struct stat *st)
 {
-	struct store_attr a;
-	char *path;
+	struct store_attr a, kept;
+	bool removed;
+	char *path, *entry;
 	int rc = -ENOENT;
 
 	if (n->kind == NODE_FILE) {
@@ -111,13 +112,27 @@ static int node_stat(struct fs *fs, struct node *n, struct stat *st)
 	}
 	node_table_lock(fs->nodes);
 	path = node_attr_path(n);
+	entry = n->kind == NODE_DIR ? node_entry_path(n, NULL) : NULL;
+	removed = n->removed_attr_kept;
+	if (removed)
+		kept = n->removed_attr;
 	node_table_unlock(fs->nodes);
-	if (!path)
-		return n->parent || n->kind == NODE_DIR ? -ENOMEM : -ENOENT;
-	rc = store_getattr(fs->vault->store, path, &a);
-	free(path);
-	if (!rc)
+	rc = path ? store_getattr(fs->vault->store, path, &a) : n->parent ? -ENOMEM : -ENOENT;
+	if (rc == -ENOENT && n->kind == NODE_DIR) {
+		if (entry) /* an interrupted rmdir took the content folder: the entry's */
+			rc = store_getattr(fs->vault->store, entry, &a);
+		else if (removed) {
+			a = kept;
+			rc = 0;
+		}
+	}
+	if (!rc) {
 		fill_stat(n, &a, st);
+		if (removed)
+			st->st_nlink = 0;
+	}
+	free(path);
+	free(entry);
 	return rc;
 }
 
@@ -129,6 +144,8 @@ struct entry {
 	char *path;           /* parent content folder + stored name */
 	enum node_kind kind;
 	bool exists;
+	bool incomplete;      /* a folder without its kind's file, left by an interrupted
+			       * mkdir or symlink: absent to lookups, cleared on creation */
 };
 
 static void entry_free(struct entry *e)
@@ -148,7 +165,8 @@ static bool store_has(struct fs *fs, const char *dir, const char *leaf)
 }
 
 /* The kind of the entry at path, which the store reported as a folder
- * (is_dir) or an object; -EIO for a folder that is no vault entry. */
+ * (is_dir) or an object; -ENOENT for a folder without its kind's file (an
+ * interrupted creation), -EIO for a .c9s object that is not a folder. */
 static int entry_kind(struct fs *fs, const char *path, bool is_dir, bool shortened,
 		      enum node_kind *kind)
 {
@@ -163,7 +181,7 @@ static int entry_kind(struct fs *fs, const char *path, bool is_dir, bool shorten
 	else if (shortened && store_has(fs, path, VAULT_CONTENTS_FILE))
 		*kind = NODE_FILE;
 	else
-		return -EIO;
+		return -ENOENT;
 	return 0;
 }
 
@@ -189,6 +207,10 @@ static int entry_get_form(struct fs *fs, struct node *parent, const char *name,
 		return 0;
 	if (!rc)
 		rc = entry_kind(fs, e->path, a.is_dir, e->name.shortened, &e->kind);
+	if (rc == -ENOENT) {
+		e->incomplete = true;
+		return 0;
+	}
 	if (rc == -EIO)
 		log_err("%s: damaged entry (neither file, directory nor symlink)", e->path);
 	if (rc) {
@@ -688,6 +710,25 @@ static void reply_new_entry(fuse_req_t req, struct fs *fs, struct node *parent,
 		reply_entry(req, fs, n, &st);
 }
 
+/* Remove the leftovers of an interrupted creation under e's name, so that
+ * the name can be used again. On failure e is freed. */
+static int clear_incomplete(struct fs *fs, struct entry *e)
+{
+	int rc;
+
+	if (!e->incomplete)
+		return 0;
+	log_info("%s: removing an incomplete entry left by an interrupted operation", e->path);
+	rc = remove_entry_folder(fs, e);
+	if (rc) {
+		log_err("%s: cannot remove an incomplete entry: %s", e->path, strerror(-rc));
+		entry_free(e);
+		return -EIO;
+	}
+	e->incomplete = false;
+	return 0;
+}
+
 /* Resolve name in parent for making a node there: -EEXIST if present. */
 static int entry_new(struct fs *fs, struct node *parent, const char *name, struct entry *e)
 {
@@ -697,7 +738,7 @@ static int entry_new(struct fs *fs, struct node *parent, const char *name, struc
 		entry_free(e);
 		return -EEXIST;
 	}
-	return rc;
+	return rc ? rc : clear_incomplete(fs, e);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode)
@@ -828,6 +869,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 	struct stat st;
 	int rc = entry_get(fs, parent, name, &e);
 
+	if (!rc)
+		rc = clear_incomplete(fs, &e);
 	if (rc)
 		goto out;
 	if (e.exists && (fi->flags & O_EXCL))
@@ -916,6 +959,8 @@ static int remove_content_dir(struct fs *fs, const char *content_dir)
 	char *path;
 	int rc = store_list(s, content_dir, count_entry_but_backup, &entries);
 
+	if (rc == -ENOENT) /* an interrupted rmdir got this far already */
+		return 0;
 	if (rc)
 		return rc;
 	if (entries)
@@ -949,19 +994,24 @@ static char *entry_content_dir(struct fs *fs, struct node *parent, const struct 
  * Under the table lock. */
 static int remove_node(struct fs *fs, struct node *parent, const struct entry *e)
 {
-	struct node *n;
+	struct node *n = node_find(fs->nodes, parent, e->name.stored);
 	char *content;
 	int rc = 0;
 
 	if (e->kind == NODE_DIR) {
 		content = entry_content_dir(fs, parent, e);
+		if (n) /* fstat of a handle still open on it answers from these */
+			n->removed_attr_kept = content &&
+				store_getattr(fs->vault->store, content, &n->removed_attr) == 0;
 		rc = content ? remove_content_dir(fs, content) : -EIO;
 		free(content);
 	}
 	if (!rc)
 		rc = remove_entry(fs, e);
-	if (!rc && (n = node_find(fs->nodes, parent, e->name.stored)))
+	if (!rc && n)
 		node_unlinked(fs->nodes, n);
+	if (rc && n)
+		n->removed_attr_kept = false;
 	return rc;
 }
 
@@ -1056,6 +1106,8 @@ static int check_replace(struct fs *fs, struct node *parent, const struct entry 
 	rc = content ? store_list(fs->vault->store, content, count_entry_but_backup, &entries)
 		     : -EIO;
 	free(content);
+	if (rc == -ENOENT) /* its content folder is gone: empty */
+		rc = 0;
 	return rc ? rc : entries ? -ENOTEMPTY : 0;
 }
 
@@ -1071,6 +1123,8 @@ static int rename_locked(struct fs *fs, struct node *parent, const char *name,
 	if (rc)
 		return rc;
 	rc = entry_get(fs, new_parent, new_name, &dst);
+	if (!rc)
+		rc = clear_incomplete(fs, &dst);
 	if (rc) {
 		entry_free(&src);
 		return rc;
@@ -1191,6 +1245,7 @@ static int long_name(struct fs *fs, const char *path, const char *stored, char *
 	cry_name_shorten(*c9r, expect);
 	if (strlen(*c9r) != len || strcmp(expect, stored) != 0) {
 		free(*c9r);
+		*c9r = NULL;
 		return -EIO;
 	}
 	return 0;
@@ -1255,10 +1310,14 @@ static int list_dir(struct fs *fs, struct node *dir, struct dir_listing **out)
 		rc = add_dot(l, "..");
 	if (!rc)
 		rc = store_list(fs->vault->store, dir->content_dir, collect_raw, l);
+	if (rc == -ENOENT) { /* an interrupted rmdir removed the content folder */
+		log_debug("%s: content folder missing: listed as empty", dir->content_dir);
+		rc = 0;
+	}
 	for (i = 2; i < l->count; i++) {
 		if (!rc)
 			rc = resolve_item(fs, dir, &l->items[i]);
-		if (rc == -EIO) { /* left out: drop it */
+		if (rc == -EIO || rc == -ENOENT) { /* damaged (logged) or incomplete: left out */
 			free(l->items[i].name);
 			free(l->items[i].stored);
 			rc = 0;
