@@ -367,6 +367,17 @@ static void counted(struct fsck *f, uint64_t *counter)
 
 /* Which object a folder entry holds: dir.c9r, symlink.c9r or (long names
  * only) contents.c9r; exactly one of them. */
+/* An entry folder with no kind file holds at most its name.c9s: removing it
+ * loses nothing (store_rmdir refuses a folder that holds anything else). */
+static int remove_incomplete_entry(struct fsck *f, const char *path)
+{
+	char *name = join(f, path, VAULT_LONG_NAME_FILE);
+	int rc = name ? store_unlink(f->s, name) : -ENOMEM;
+
+	free(name);
+	return rc && rc != -ENOENT ? rc : store_rmdir(f->s, path);
+}
+
 static void check_folder_entry(struct fsck *f, const char *path, bool shortened,
 			       const char *clear)
 {
@@ -384,9 +395,14 @@ static void check_folder_entry(struct fsck *f, const char *path, bool shortened,
 	}
 	if (f->fatal) {
 		/* out of memory: the check stops */
+	} else if (found == 0) {
+		problem(f, path, clear, "incomplete entry, left by an interrupted creation: it "
+			"holds none of dir.c9r, symlink.c9r%s (umbrafs does not show it)",
+			shortened ? ", contents.c9r" : "");
+		if (ask(f, "remove the incomplete entry"))
+			repaired(f, path, remove_incomplete_entry(f, path));
 	} else if (found != 1) {
-		problem(f, path, clear, found ? "folder holds more than one of dir.c9r, symlink.c9r%s"
-					      : "folder holds none of dir.c9r, symlink.c9r%s",
+		problem(f, path, clear, "folder holds more than one of dir.c9r, symlink.c9r%s",
 			shortened ? ", contents.c9r" : "");
 	} else if (which == 0) {
 		check_dir_file(f, objects[0], clear);
@@ -564,8 +580,11 @@ static void check_dir(struct fsck *f, const struct todo *d)
 		rc = -ENOTDIR;
 	if (rc) {
 		problem(f, *d->entry ? d->entry : content, d->clear,
-			"the directory's content folder %s is missing or unreadable: %s", content,
-			strerror(-rc));
+			"the directory's content folder %s is missing or unreadable: %s%s", content,
+			strerror(-rc), rc == -ENOENT ? " (left by an interrupted rmdir, or lost: "
+			"umbrafs shows an empty directory)" : "");
+		if (rc == -ENOENT && ask(f, "make its empty content folder again"))
+			repaired(f, content, vault_make_content_dir(f->v, d->id, NULL));
 		return;
 	}
 	check_dirid_backup(f, content, d->id, d->clear);
