@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Turn bench/run.sh's raw results (fs, figure, value per line) into the comparison table:
+rows = figures, columns = umbrafs, the peers, the best peer and umbrafs's ratio to it
+(> 1 means umbrafs is better, for times and memory too). Prints it and writes Markdown and TSV."""
+import argparse
+import collections
+
+# figure -> (label, higher_is_better)
+FIGURES = {
+    "write_mibs": ("streaming write, dd + fsync (MiB/s)", True),
+    "read_cold_mibs": ("streaming read, cold (MiB/s)", True),
+    "read_warm_mibs": ("streaming read, warm (MiB/s)", True),
+    "untar_s": ("untar source tree (s)", False),
+    "ls_lR_s": ("ls -lR, cold (s)", False),
+    "read_all_s": ("read every file (s)", False),
+    "rm_rf_s": ("rm -rf tree (s)", False),
+    "randread_iops": ("fio 4 KiB randread (IOPS)", True),
+    "randwrite_iops": ("fio 4 KiB randwrite (IOPS)", True),
+    "peak_rss_mib": ("daemon peak RSS (MiB)", False),
+}
+LOCAL_PEERS = ["gocryptfs", "securefs"]
+REMOTE_PEERS = ["rclone-webdav", "rclone-s3"]
+TARGET_RATIO = 1.5
+RSS_LIMIT_MIB = 150
+
+
+def load(path):
+    values = collections.defaultdict(dict)
+    with open(path) as f:
+        for line in f:
+            fs, figure, value = line.rstrip("\n").split("\t")
+            values[figure][fs] = float(value)
+    return values
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}"
+
+
+def ratio(ours, best, higher):
+    if ours is None or best is None or ours == 0 or best == 0:
+        return None
+    return ours / best if higher else best / ours
+
+
+def local_rows(values):
+    peers = [p for p in LOCAL_PEERS if any(p in v for v in values.values())]
+    header = ["figure", "umbrafs"] + peers + ["best peer", "ratio", "target"]
+    rows = []
+    for key, (label, higher) in FIGURES.items():
+        v = values.get(key, {})
+        ours = v.get("umbrafs")
+        got = [(v[p], p) for p in peers if p in v]
+        best = (max if higher else min)(got) if got else None
+        r = ratio(ours, best[0] if best else None, higher)
+        if key == "peak_rss_mib":
+            met = None if ours is None else ours < RSS_LIMIT_MIB
+            target = f"< {RSS_LIMIT_MIB} MiB"
+        else:
+            met = None if r is None else r >= TARGET_RATIO
+            target = f">= {TARGET_RATIO}x"
+        rows.append([label, fmt(ours)] + [fmt(v.get(p)) for p in peers] +
+                    [f"{fmt(best[0])} ({best[1]})" if best else "n/a",
+                     "n/a" if r is None else f"{r:.2f}x",
+                     target + ("" if met is None else " ok" if met else " MISSED")])
+    return header, rows
+
+
+def remote_rows(values):
+    header = ["figure", "umbrafs webdav", "rclone crypt webdav", "umbrafs s3", "rclone crypt s3"]
+    rows = [[label, "n/a", fmt(values.get(key, {}).get("rclone-webdav")), "n/a",
+             fmt(values.get(key, {}).get("rclone-s3"))] for key, (label, _) in FIGURES.items()]
+    return header, rows
+
+
+def text_table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def md_table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("--machine", required=True)
+    ap.add_argument("--mode", required=True)
+    ap.add_argument("--tree", required=True)
+    ap.add_argument("--md", required=True)
+    ap.add_argument("--tsv", required=True)
+    a = ap.parse_args()
+    values = load(a.results)
+    tables = []
+    if any(p in v for v in values.values() for p in ["umbrafs"] + LOCAL_PEERS):
+        tables.append(("local store on tmpfs", *local_rows(values)))
+    if any(p in v for v in values.values() for p in REMOTE_PEERS):
+        tables.append(("remote stores (umbrafs: not built yet)", *remote_rows(values)))
+    with open(a.machine) as f:
+        machine = f.read().strip()
+    intro = f"mode: {a.mode}; tree: {a.tree}\n{machine}"
+    print(intro)
+    for title, header, rows in tables:
+        print(f"\n{title}\n{text_table(header, rows)}")
+    with open(a.md, "w") as f:
+        f.write(f"# umbrafs benchmark ({a.mode})\n\n" + "\n".join(f"- {l}" for l in intro.splitlines()))
+        for title, header, rows in tables:
+            f.write(f"\n\n## {title}\n\n{md_table(header, rows)}\n")
+    with open(a.tsv, "w") as f:
+        for title, header, rows in tables:
+            f.write("\t".join(header) + "\n" + "".join("\t".join(r) + "\n" for r in rows))
+
+
+if __name__ == "__main__":
+    main()
