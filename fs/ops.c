@@ -517,13 +517,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_write(req, (size_t)put);
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0); /* writes go to the store as they come */
-}
-
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct node *n = (struct node *)(uintptr_t)fi->fh;
@@ -1518,7 +1511,10 @@ int fs_init(struct fs *fs, struct vault *v)
 
 	memset(fs, 0, sizeof(*fs));
 	fs->vault = v;
-	fs->timeout = 1.0;
+	/* all changes pass through us, so the kernel may trust what we told it
+	 * for a while; changes made behind our back (a sync client writing into
+	 * the vault, another mount) show within this many seconds */
+	fs->timeout = 10.0;
 	fs->chown_new = geteuid() == 0;
 	fs->nodes = root ? node_table_new(root) : NULL;
 	free(root);
@@ -1551,7 +1547,6 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
-	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,
 	.opendir = op_opendir,

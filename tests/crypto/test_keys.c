@@ -474,6 +474,35 @@ static void test_secure_memory_and_errors(void)
 	CHECK(locked_kb() == before);
 	cry_secure_free(NULL, 5);
 
+	/* small ones come from locked arenas: zeroed, distinct, and wiped for reuse */
+	enum { SMALL = 2000 };
+	static uint8_t *small[SMALL];
+	bool zeroed = true, distinct = true;
+	before = locked_kb();
+	for (int i = 0; i < SMALL; i++) {
+		small[i] = cry_secure_alloc(44);
+		for (int j = 0; small[i] && j < 44; j++)
+			zeroed &= small[i][j] == 0;
+		if (small[i])
+			memset(small[i], 0x5a, 44);
+		distinct &= small[i] != NULL && (i == 0 || small[i] != small[i - 1]);
+	}
+	CHECK(zeroed && distinct);
+#ifndef __SANITIZE_ADDRESS__
+	CHECK(locked_kb() > before); /* a new arena was needed, and it is locked */
+#endif
+	for (int i = 0; i < SMALL; i++)
+		cry_secure_free(small[i], 44);
+	zeroed = true;
+	for (int i = 0; i < SMALL; i++) {
+		small[i] = cry_secure_alloc(64);
+		for (int j = 0; small[i] && j < 64; j++)
+			zeroed &= small[i][j] == 0;
+	}
+	CHECK(zeroed);
+	for (int i = 0; i < SMALL; i++)
+		cry_secure_free(small[i], 64);
+
 	for (int e = CRY_ERR_INTERNAL; e <= CRY_OK; e++) {
 		const char *msg = cry_strerror(e);
 		CHECK(msg != NULL && *msg != '\0' && strcmp(msg, cry_strerror(-99)) != 0);
