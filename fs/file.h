@@ -1,6 +1,7 @@
 /* Open file state and chunk I/O: cleartext byte ranges become reads and
  * writes of whole encrypted chunks. The functions that take a node expect
- * n->lock held and n->of set. */
+ * n->of set and n->lock held: for reading by file_read (reads of one file
+ * run in parallel), for writing by the others. */
 #ifndef FILE_H
 #define FILE_H
 

@@ -93,7 +93,7 @@ struct node_table *node_table_new(const char *root_content_dir)
 	t->root.ino = FUSE_ROOT_ID;
 	t->root.kind = NODE_DIR;
 	t->root.nlookup = 1; /* never forgotten */
-	pthread_mutex_init(&t->root.lock, NULL);
+	pthread_rwlock_init(&t->root.lock, NULL);
 	return t;
 }
 
@@ -105,7 +105,7 @@ static void node_free(struct node_table *t, struct node *n)
 		t->all = n->all_next;
 	if (n->all_next)
 		n->all_next->all_prev = n->all_prev;
-	pthread_mutex_destroy(&n->lock);
+	pthread_rwlock_destroy(&n->lock);
 	free(n->stored);
 	free(n->content_dir);
 	free(n);
@@ -122,7 +122,7 @@ void node_table_free(struct node_table *t)
 	free(t->buckets);
 	free(t->root.content_dir);
 	free(t->root.stored);
-	pthread_mutex_destroy(&t->root.lock);
+	pthread_rwlock_destroy(&t->root.lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -172,7 +172,7 @@ struct node *node_lookup(struct node_table *t, struct node *parent, const char *
 		free(n);
 		return NULL;
 	}
-	pthread_mutex_init(&n->lock, NULL);
+	pthread_rwlock_init(&n->lock, NULL);
 	n->ino = (fuse_ino_t)(uintptr_t)n;
 	n->parent = parent;
 	n->shortened = shortened;

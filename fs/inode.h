@@ -33,7 +33,8 @@ struct node {
 	unsigned children;     /* nodes whose parent this is */
 	unsigned opens;        /* open file handles */
 
-	pthread_mutex_t lock;  /* content I/O and the open file state */
+	/* content I/O and the open file state: reads share it, the rest hold it alone */
+	pthread_rwlock_t lock;
 	struct open_file *of;  /* files with opens > 0 */
 	/* files, under lock: the object when its last handle closed; reopened
 	 * unchanged, the kernel may keep the file's page cache */

@@ -98,7 +98,7 @@ static int node_stat(struct fs *fs, struct node *n, struct stat *st)
 	int rc = -ENOENT;
 
 	if (n->kind == NODE_FILE) {
-		pthread_mutex_lock(&n->lock);
+		pthread_rwlock_rdlock(&n->lock);
 		if (n->of) {
 			rc = store_fgetattr(n->of->obj, &a);
 			if (!rc) {
@@ -106,7 +106,7 @@ static int node_stat(struct fs *fs, struct node *n, struct stat *st)
 				st->st_size = (off_t)n->of->size;
 			}
 		}
-		pthread_mutex_unlock(&n->lock);
+		pthread_rwlock_unlock(&n->lock);
 		if (rc != -ENOENT)
 			return rc;
 	}
@@ -414,7 +414,7 @@ static int node_open(struct fs *fs, struct node *n, int flags, bool *keep_cache)
 	node_table_lock(fs->nodes);
 	n->opens++;
 	path = node_object_path(n);
-	pthread_mutex_lock(&n->lock);
+	pthread_rwlock_wrlock(&n->lock);
 	node_table_unlock(fs->nodes);
 	if (!n->of) {
 		rc = path ? file_open(fs->vault, path, false, &n->of) : -ENOENT;
@@ -424,7 +424,7 @@ static int node_open(struct fs *fs, struct node *n, int flags, bool *keep_cache)
 		*keep_cache = unchanged;
 	if (!rc && (flags & O_TRUNC))
 		rc = file_truncate(n, 0);
-	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&n->lock);
 	free(path);
 	return rc;
 }
@@ -435,7 +435,7 @@ static void node_close(struct fs *fs, struct node *n)
 	struct store_attr a;
 
 	node_table_lock(fs->nodes);
-	pthread_mutex_lock(&n->lock);
+	pthread_rwlock_wrlock(&n->lock);
 	if (n->opens == 1 && n->of) {
 		n->closed_seen = store_fgetattr(n->of->obj, &a) == 0;
 		n->closed_size = a.size;
@@ -443,7 +443,7 @@ static void node_close(struct fs *fs, struct node *n)
 		file_close(n->of);
 		n->of = NULL;
 	}
-	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&n->lock);
 	node_release(fs->nodes, n);
 	node_table_unlock(fs->nodes);
 }
@@ -490,9 +490,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_mutex_lock(&n->lock);
+	pthread_rwlock_rdlock(&n->lock);
 	got = file_read(n, buf, size, (uint64_t)off);
-	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&n->lock);
 	if (got < 0)
 		fuse_reply_err(req, (int)-got);
 	else
@@ -508,9 +508,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	ssize_t put;
 
 	(void)ino;
-	pthread_mutex_lock(&n->lock);
+	pthread_rwlock_wrlock(&n->lock);
 	put = file_write(n, buf, size, (uint64_t)off);
-	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&n->lock);
 	if (put < 0)
 		fuse_reply_err(req, (int)-put);
 	else
@@ -523,9 +523,9 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int rc;
 
 	(void)ino;
-	pthread_mutex_lock(&n->lock);
+	pthread_rwlock_wrlock(&n->lock);
 	rc = file_fsync(n, datasync);
-	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&n->lock);
 	fuse_reply_err(req, -rc);
 }
 
@@ -539,9 +539,9 @@ static int truncate_node(struct fs *fs, struct node *n, uint64_t size)
 		return n->kind == NODE_DIR ? -EISDIR : -EINVAL;
 	rc = node_open(fs, n, 0, NULL);
 	if (!rc) {
-		pthread_mutex_lock(&n->lock);
+		pthread_rwlock_wrlock(&n->lock);
 		rc = file_truncate(n, size);
-		pthread_mutex_unlock(&n->lock);
+		pthread_rwlock_unlock(&n->lock);
 	}
 	node_close(fs, n);
 	return rc;
@@ -579,9 +579,9 @@ static int set_store_attrs(struct fs *fs, struct node *n, const struct stat *att
 	if (!set)
 		return 0;
 	if (n->kind == NODE_FILE) { /* through the open object: it may have no path */
-		pthread_mutex_lock(&n->lock);
+		pthread_rwlock_wrlock(&n->lock);
 		rc = n->of ? store_fsetattr(n->of->obj, &a, set) : -ENOENT;
-		pthread_mutex_unlock(&n->lock);
+		pthread_rwlock_unlock(&n->lock);
 		if (rc != -ENOENT)
 			return rc;
 	}
@@ -877,12 +877,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 		rc = entry_to_node(fs, parent, &e, &n, &st);
 	}
 	if (!rc && of) {
-		pthread_mutex_lock(&n->lock);
+		pthread_rwlock_wrlock(&n->lock);
 		if (!n->of) { /* else an old handle of a node by that name stays in use */
 			n->of = of;
 			of = NULL;
 		}
-		pthread_mutex_unlock(&n->lock);
+		pthread_rwlock_unlock(&n->lock);
 	}
 	file_close(of);
 	if (!rc) {
