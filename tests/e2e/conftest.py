@@ -2,9 +2,25 @@
 mounts of them (`umbrafs mount -f`, stderr to a log file), and the offline
 walker (tests/tools/umbrafs-walk) that checks a store by FORMAT.md.
 
+Stores: a test module opts in to running on the remote stores with
+`pytestmark = pytest.mark.stores("local", "webdav", "s3")` (a test can narrow
+that with its own marker); its `vault`/`mounted` fixtures are then made once
+per store: a folder under tmp_path, a fresh collection of an Apache mod_dav
+server, or a fresh key prefix of a Ceph radosgw bucket. The servers run on
+127.0.0.1, started on first use and stopped at the end of the session
+(remote_servers.py). Without the marker a test runs on the local store only.
+A remote store's cache folder (--cache-dir) is in the test's tmp_path.
+
 Environment:
   UMBRAFS        path of the umbrafs binary (required; meson passes it)
   UMBRAFS_WALK   path of the umbrafs-walk binary (required; meson passes it)
+  UMBRAFS_E2E_STORES
+                 comma-separated stores to test (default local,webdav,s3)
+  UMBRAFS_E2E_WEBDAV_PORT, UMBRAFS_E2E_S3_PORT
+                 first port to try for each server (28080, 28480; the next free
+                 one is taken)
+  CI             when set, missing server programs fail the remote tests
+                 instead of skipping them (scripts/setup-debian.sh installs them)
   UMBRAFS_E2E_PLAIN_DIR
                  check the tests themselves: the `mounted` fixture yields a
                  fresh folder under this directory instead of a mount, and
@@ -15,6 +31,7 @@ import hashlib
 import os
 import pathlib
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -22,6 +39,9 @@ import time
 import unicodedata
 
 import pytest
+
+import remote_servers
+from remote_servers import RemoteStore
 
 HERE = pathlib.Path(__file__).resolve().parent
 VAULTS = HERE.parent / "vaults"
@@ -67,13 +87,57 @@ SANITIZER_MARKS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
 # error lines of the umbrafs log ("umbrafs: error: ..."), and any ERROR
 ERROR_MARKS = ("ERROR", "umbrafs: error:")
 
+ALL_STORES = ("local", "webdav", "s3")
+SELECTED_STORES = [s for s in os.environ.get("UMBRAFS_E2E_STORES", ",".join(ALL_STORES))
+                   .split(",") if s]
+
 needs_umbrafs = pytest.mark.skipif(
     bool(PLAIN_DIR), reason="needs umbrafs itself (UMBRAFS_E2E_PLAIN_DIR is set)")
 
 
-def pytest_configure(config):
+def pytest_generate_tests(metafunc):
+    """One test per store the test's `stores` marker names (and the run selects)."""
+    marker = metafunc.definition.get_closest_marker("stores")
+    if marker is None or "store_kind" not in metafunc.fixturenames or PLAIN_DIR:
+        return
+    unknown = set(marker.args) - set(ALL_STORES)
+    assert not unknown, f"{metafunc.definition.nodeid}: unknown stores {unknown}"
+    metafunc.parametrize("store_kind", [s for s in marker.args if s in SELECTED_STORES],
+                         indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep the tests of the selected stores only: a test without a store
+    parameter is a local one (so UMBRAFS_E2E_STORES=webdav,s3 runs just the
+    remote half, and =local no remote test at all)."""
     if PLAIN_DIR:
         return
+    def store_of(item):
+        callspec = getattr(item, "callspec", None)
+        return callspec.params.get("store_kind", "local") if callspec else "local"
+    keep = [item for item in items if store_of(item) in SELECTED_STORES]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stores(*kinds): the stores a test runs on "
+                            "(local, webdav, s3); without it: local only")
+    if PLAIN_DIR:
+        return
+    unknown = set(SELECTED_STORES) - set(ALL_STORES)
+    if unknown:
+        raise pytest.UsageError(f"UMBRAFS_E2E_STORES: unknown stores {sorted(unknown)}")
+    for var in remote_servers.SCRUBBED_ENV:
+        os.environ.pop(var, None)  # the remote servers' own variables are set when they start
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+
+
+def stop_on_sigterm(signum, frame):
+    """meson's timeout sends SIGTERM: end as on ^C, so that the session's
+    fixtures unmount and stop the servers."""
+    raise KeyboardInterrupt(f"signal {signum}")
     for var, what in (("UMBRAFS", "fs/umbrafs"), ("UMBRAFS_WALK", "tests/tools/umbrafs-walk")):
         path = os.environ.get(var)
         if not path or not os.access(path, os.X_OK):
@@ -103,9 +167,18 @@ def write_password(path, password=PASSWORD):
     return path
 
 
+def as_store(store):
+    """A local store as a Path; a RemoteStore as it is."""
+    return store if isinstance(store, RemoteStore) else pathlib.Path(store)
+
+
+def is_remote(store):
+    return isinstance(store, RemoteStore)
+
+
 class Vault:
     def __init__(self, store, password_file):
-        self.store = pathlib.Path(store)
+        self.store = as_store(store)
         self.password_file = pathlib.Path(password_file)
 
 
@@ -130,23 +203,111 @@ def password_file(tmp_path):
     return write_password(tmp_path / "password")
 
 
+class ServerPool:
+    """The remote servers of the session: each started on first use, all
+    stopped at the end; a server that could not start fails (or, with its
+    programs missing outside CI, skips) every test that needs it."""
+
+    def __init__(self):
+        self.base = pathlib.Path(tempfile.mkdtemp(prefix="umbrafs-e2e-servers-"))
+        os.chmod(self.base, 0o755)  # apache's workers (www-data) reach their data below
+        self.started = {}
+        self.refused = {}  # kind -> (pytest.skip or pytest.fail, reason)
+
+    def get(self, kind):
+        if kind not in self.started and kind not in self.refused:
+            self._start(kind)
+        if kind in self.refused:
+            outcome, reason = self.refused[kind]
+            outcome(reason)
+        return self.started[kind]
+
+    def _start(self, kind):
+        missing = remote_servers.missing_programs(kind)
+        if missing:
+            reason = (f"the {kind} server cannot run: {', '.join(missing)} missing "
+                      "(scripts/setup-debian.sh installs them)")
+            self.refused[kind] = (pytest.fail if os.environ.get("CI") else pytest.skip, reason)
+            return
+        folder = self.base / kind
+        folder.mkdir(mode=0o755)
+        server = remote_servers.SERVER_CLASSES[kind](folder)
+        t0 = time.monotonic()
+        for attempt in (1, 2):  # a second chance: a Ceph start can fail by bad luck
+            try:
+                server.start()
+                break
+            except Exception as e:  # after the second: reported for every test of this store
+                if attempt == 2:
+                    self.refused[kind] = (pytest.fail, f"the {kind} server did not start: {e}")
+                    return
+        print(f"\n# {kind} server on 127.0.0.1:{server.port}, "
+              f"started in {time.monotonic() - t0:.1f} s")
+        os.environ.update(server.env())
+        self.started[kind] = server
+
+    def stop_all(self):
+        errors = []
+        for kind, server in self.started.items():
+            try:
+                server.stop()
+            except Exception as e:
+                errors.append(f"{kind}: {e}")
+        shutil.rmtree(self.base, ignore_errors=True)
+        assert not errors, f"stopping the servers: {errors}"
+
+
+@pytest.fixture(scope="session")
+def server_pool():
+    pool = ServerPool()
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
 @pytest.fixture
-def vault(tmp_path, password_file):
+def store_kind(request):
+    """The store of this test: parametrized by the `stores` marker, else local."""
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture
+def new_store(request, store_kind, tmp_path):
+    """new_store(hint="store") -> a fresh, empty store of this test's kind: a
+    Path (local) or a RemoteStore with its own cache folder in tmp_path."""
+    def make(hint="store"):
+        if store_kind == "local":
+            return tmp_path / hint
+        server = request.getfixturevalue("server_pool").get(store_kind)
+        return server.new_store(f"{request.node.name}-{hint}", tmp_path)
+
+    return make
+
+
+@pytest.fixture
+def vault(new_store, password_file):
     require_fuse()
-    return init_vault(tmp_path / "store", password_file)
+    return init_vault(new_store(), password_file)
 
 
 class Mount:
     """umbrafs mount -f of one store, its stderr appended to a log file."""
 
     def __init__(self, store, password_file, mnt, log, options=("default_permissions",),
-                 expect_errors=False):
-        self.store = pathlib.Path(store)
+                 expect_errors=False, cache_dir=None, url=None, env=None, stop_timeout=30):
+        self.store = as_store(store)
         self.password_file = pathlib.Path(password_file)
         self.mnt = pathlib.Path(mnt)
         self.log = pathlib.Path(log)
         self.options = tuple(options)
         self.expect_errors = expect_errors  # corruption tests: ERROR lines allowed
+        # remote stores: the cache folder (default: the store's own), the URL to
+        # mount it by (default: the store's) and variables to add (an endpoint)
+        self.cache_dir = cache_dir or getattr(self.store, "cache_dir", None)
+        self.url = url or str(self.store)
+        self.env = env
+        self.stop_timeout = stop_timeout  # unmounting waits for the uploads
         self.proc = None
 
     def start(self):
@@ -154,8 +315,11 @@ class Mount:
         args = [UMBRAFS, "mount", "-f", "--password-file", str(self.password_file)]
         if self.options:
             args += ["-o", ",".join(self.options)]
+        if self.cache_dir:
+            args += ["--cache-dir", str(self.cache_dir)]
+        env = dict(os.environ, **self.env) if self.env else None
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args + [str(self.store), str(self.mnt)],
+            self.proc = subprocess.Popen(args + [self.url, str(self.mnt)], env=env,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + MOUNT_TIMEOUT
         while not os.path.ismount(self.mnt):
@@ -194,7 +358,7 @@ class Mount:
         proc, self.proc = self.proc, None
         unmount(self.mnt)
         try:
-            rc = proc.wait(timeout=30)
+            rc = proc.wait(timeout=self.stop_timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -207,6 +371,16 @@ class Mount:
     def remount(self):
         self.stop()
         return self.start()
+
+    def kill(self):
+        """SIGKILL the daemon (a crash: no flush, no unmount), then detach the
+        dead mount as an administrator would (fusermount3 -u -z)."""
+        proc, self.proc = self.proc, None
+        proc.kill()
+        proc.wait(timeout=10)
+        r = subprocess.run(["fusermount3", "-u", "-z", str(self.mnt)], capture_output=True,
+                           text=True)
+        assert not os.path.ismount(self.mnt), f"still mounted after the kill: {r.stderr}"
 
     def wait_for_log(self, *needles, timeout=5):
         """True once one line of the log holds every needle."""
@@ -277,7 +451,7 @@ def mounted(mount_factory_or_plain):
 
 
 @pytest.fixture
-def mount_factory_or_plain(request, tmp_path):
+def mount_factory_or_plain(request, tmp_path, store_kind):
     if PLAIN_DIR:
         made = []
 
@@ -290,8 +464,9 @@ def mount_factory_or_plain(request, tmp_path):
             shutil.rmtree(d, ignore_errors=True)
         return
     factory = request.getfixturevalue("mount_factory")
+    new_store = request.getfixturevalue("new_store")
     password = write_password(tmp_path / "password")
-    yield lambda **kw: factory(init_vault(tmp_path / "store", password), **kw)
+    yield lambda **kw: factory(init_vault(new_store(), password), **kw)
 
 
 # ---------------------------------------------------------------- trees
@@ -369,8 +544,13 @@ class WalkResult:
             f"walker exit {self.returncode}:\n{self.stderr}")
 
 
+def store_view(store):
+    """A local folder holding the store's objects as the server has them."""
+    return store.local_view() if is_remote(store) else pathlib.Path(store)
+
+
 def walk(store, password_file, markers=()):
-    args = [UMBRAFS_WALK, "--password-file", str(password_file), str(store)]
+    args = [UMBRAFS_WALK, "--password-file", str(password_file), str(store_view(store))]
     for m in markers:
         args += ["--marker", m]
     proc = subprocess.run(args, capture_output=True, text=True, errors="surrogateescape",

@@ -13,6 +13,7 @@ import pytest
 from conftest import (CTRMAC_VAULT, UMBRAFS, UMBRAFS_WALK, Vault, copy_vault, needs_umbrafs,
                       store_files, walk, write_password)
 
+# Local store only: the damage is done to the store's files on disk.
 pytestmark = needs_umbrafs
 
 CHUNK, CHUNK_CT, HEADER = 32768, 32796, 68

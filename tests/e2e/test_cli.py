@@ -1,4 +1,4 @@
-"""The command line: help and version, usage errors, stores not built yet,
+"""The command line: help and version, usage errors, unreachable remote stores,
 init's refusals, password sources, mount errors, and info."""
 import os
 import subprocess
@@ -35,17 +35,29 @@ def test_usage_errors_exit_2(args, tmp_path):
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.parametrize("url", ["webdav://example.org/vault", "webdavs://example.org/v",
-                                 "s3://bucket/prefix"])
-@pytest.mark.parametrize("command", ["info", "mount"])
-def test_remote_stores_not_built_yet(url, command, tmp_path, password_file):
-    if command == "mount":
-        r = run_umbrafs(command, "--password-file", password_file, url, tmp_path)
-    else:
-        r = run_umbrafs(command, url)
+@pytest.mark.parametrize("url", ["webdav://user:secret-pw@127.0.0.1:1/vault",
+                                 "webdavs://user:secret-pw@127.0.0.1:1/v", "s3://bucket/prefix"])
+@pytest.mark.parametrize("command", ["info", "init", "mount"])
+def test_unreachable_remote_store_is_exit_1(url, command, tmp_path, password_file):
+    """Nothing listens on port 1: a clear one-line refusal naming the store,
+    never the password of the URL, and no mount."""
+    env = dict(os.environ, UMBRAFS_HTTP_TRIES="1", XDG_CACHE_HOME=str(tmp_path / "xdg"),
+               AWS_ENDPOINT_URL="http://127.0.0.1:1", AWS_ACCESS_KEY_ID="key",
+               AWS_SECRET_ACCESS_KEY="secret-key", AWS_REGION="us-east-1")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    args = {"info": ["info", url],
+            "init": ["init", "--scrypt-cost", "1024", "--password-file", password_file, url],
+            "mount": ["mount", "-f", "--password-file", password_file, "--cache-dir",
+                      tmp_path / "cache", url, mnt]}[command]
+    r = run_umbrafs(*args, env=env)
     assert r.returncode == 1, r.stderr
-    assert "not built yet" in r.stderr
     assert r.stderr.startswith("umbrafs: ")
+    last = r.stderr.strip().splitlines()[-1]
+    where = url.split("//")[1].split("@")[-1]  # host/path or bucket/prefix
+    assert last.startswith("umbrafs: ") and where in last, r.stderr
+    assert "secret-pw" not in r.stderr and "secret-key" not in r.stderr
+    assert not os.path.ismount(mnt)
 
 
 def test_init_makes_a_clean_vault(tmp_path, password_file):

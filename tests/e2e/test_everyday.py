@@ -17,6 +17,8 @@ import pytest
 from conftest import (PASSWORD, SAMPLE_VAULTS, UMBRAFS, copy_vault, needs_umbrafs,
                       run_umbrafs, unmount, walk, write_password)
 
+# Local store only: these tests read, damage and repair the store's files directly
+# (passwd, fsck, syslog of a damaged chunk) or mount through fstab/mount(8).
 pytestmark = needs_umbrafs
 
 CHUNK, CHUNK_CT, HEADER = 32768, 32796, 68

@@ -1,17 +1,19 @@
 """Format: after a workload through the mount, the store must be a vault the
 offline walker accepts object by object (names, headers, chunks, .c9s, dir.c9r,
 dirid.c9r, no orphans), whose tree is exactly what was written, and in which
-no plaintext marker or cleartext name appears."""
+no plaintext marker or cleartext name appears: on every store, and for the
+remote ones in their local cache folder too."""
 import hashlib
 import os
+import pathlib
 import unicodedata
 import uuid
 
 import pytest
 
-from conftest import needs_umbrafs, tree_of, walk
+from conftest import ALL_STORES, is_remote, needs_umbrafs, store_view, tree_of, walk
 
-pytestmark = needs_umbrafs
+pytestmark = [needs_umbrafs, pytest.mark.stores(*ALL_STORES)]
 
 NAME_146 = "日" * 48 + "ab"
 NAME_147 = "日" * 49
@@ -123,21 +125,57 @@ def test_walker_accepts_store_and_finds_no_plaintext(mounted, workload):
     assert result.tree == workload.expected
 
 
+def cleartext_names(workload):
+    names = {part for rel in workload.expected for part in rel.split("/")}
+    names |= {NFD_DIR, NFD_FILE, "scratch"}
+    return {n for n in names if len(n) >= 5}
+
+
+def plaintext_in(folder, needles):
+    """Where in folder (names of entries, bytes of files) any needle shows."""
+    found = []
+    raw = [n.encode() for n in needles]
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            found += [f"{path}: name shows {n!r}" for n in needles if n in name]
+            if name in files and not os.path.islink(path):
+                data = pathlib.Path(path).read_bytes()
+                found += [f"{path}: holds {n!r}" for n in raw if n in data]
+    return found
+
+
 def test_store_names_hide_cleartext_names(mounted, workload):
     mounted.stop()
-    cleartext = {part for rel in workload.expected for part in rel.split("/")}
-    cleartext |= {NFD_DIR, NFD_FILE, "scratch"}
-    cleartext = {n for n in cleartext if len(n) >= 5}
-    for root, dirs, files in os.walk(mounted.store):
+    cleartext = cleartext_names(workload)
+    for root, dirs, files in os.walk(store_view(mounted.store)):
         for name in dirs + files:
             leaked = [n for n in cleartext if n in name]
             assert not leaked, f"{os.path.join(root, name)} shows {leaked}"
 
 
+@pytest.mark.stores("webdav", "s3")
+def test_cache_folder_holds_no_plaintext(mounted, workload):
+    """The cache folder of a remote store holds ciphertext only: no marker in
+    any file, no cleartext name in any name."""
+    assert is_remote(mounted.store)
+    cache = pathlib.Path(mounted.cache_dir)
+    needles = workload.markers + sorted(cleartext_names(workload))
+    # mounted: the writes went to the cache folder first (so it is not empty)
+    cached = [p for p in cache.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in cached) > 10 << 20, (
+        f"the cache folder {cache} should hold at least the 10 MiB file's object; "
+        f"it has {len(cached)} files")
+    assert plaintext_in(cache, needles) == []
+    mounted.stop()
+    assert plaintext_in(cache, needles) == []
+
+
 def test_long_names_are_shortened_exactly_above_threshold(mounted, workload):
     mounted.stop()
-    entries = [name for _, dirs, files in os.walk(mounted.store) for name in dirs + files]
-    shortened = [d for _, dirs, _ in os.walk(mounted.store) for d in dirs if d.endswith(".c9s")]
+    view = store_view(mounted.store)
+    entries = [name for _, dirs, files in os.walk(view) for name in dirs + files]
+    shortened = [d for _, dirs, _ in os.walk(view) for d in dirs if d.endswith(".c9s")]
     long_names = [p for p in workload.expected
                   if len(p.rsplit("/", 1)[-1].encode()) >= 147]
     assert len(shortened) == len(long_names) == 3

@@ -1,21 +1,27 @@
 """Interop: vaults written by Cryptomator's cryptolib and by pycryptomator mount
 and show exactly the plaintext that went into them; umbrafs's writes into them
-survive a remount and leave a vault the offline walker accepts."""
+survive a remount and leave a vault the offline walker accepts. On every store:
+the sample is copied into a fresh local folder, WebDAV collection or S3 prefix."""
 import os
 
 import pytest
 
-from conftest import (PLAINTEXT_TREE, SAMPLE_VAULTS, Vault, copy_vault, needs_umbrafs, nfc_keys,
-                      run_umbrafs, tree_of, walk)
+from conftest import (ALL_STORES, PLAINTEXT_TREE, SAMPLE_VAULTS, Vault, copy_vault, is_remote,
+                      needs_umbrafs, nfc_keys, run_umbrafs, tree_of, walk)
 
-pytestmark = needs_umbrafs
+pytestmark = [needs_umbrafs, pytest.mark.stores(*ALL_STORES)]
 
 
 @pytest.fixture(params=sorted(SAMPLE_VAULTS))
-def sample(request, tmp_path):
+def sample(request, new_store):
     """(the sample's description, a writable copy of it as a Vault)"""
     s = SAMPLE_VAULTS[request.param]
-    return s, Vault(copy_vault(s.folder, tmp_path / "store"), s.password_file)
+    store = new_store()
+    if is_remote(store):
+        store.upload_tree(s.folder)
+    else:
+        copy_vault(s.folder, store)
+    return s, Vault(store, s.password_file)
 
 
 def assert_walk_ok(s, vault):

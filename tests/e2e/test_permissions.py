@@ -12,6 +12,7 @@ import pytest
 
 from conftest import init_vault, needs_umbrafs, write_password
 
+# Local store only: remote stores keep no mode or owner (chmod/chown are ignored).
 pytestmark = needs_umbrafs
 
 NOBODY = 65534
