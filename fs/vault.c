@@ -456,35 +456,33 @@ static int count_entry(void *ctx, const char *name, bool is_dir)
 	return probe ? 0 : -ENOMEM;
 }
 
-static int count_content_dir(void *ctx, const char *name, bool is_dir)
+/* List the subfolder name of w's folder with cb. */
+static int count_in_subfolder(struct count_walk *w, const char *name, store_list_cb cb)
 {
-	struct count_walk *w = ctx, inner = *w;
+	struct count_walk inner = *w;
 	int rc;
 
-	if (!is_dir)
-		return 0;
 	inner.dir = vault_join(w->dir, name);
 	if (!inner.dir)
 		return -ENOMEM;
-	w->counts->directories++;
-	rc = store_list(w->store, inner.dir, count_entry, &inner);
+	rc = store_list(w->store, inner.dir, cb, &inner);
 	free((char *)inner.dir);
 	return rc;
 }
 
-static int count_prefix_dir(void *ctx, const char *name, bool is_dir)
+static int count_content_dir(void *ctx, const char *name, bool is_dir)
 {
-	struct count_walk *w = ctx, inner = *w;
-	int rc;
+	struct count_walk *w = ctx;
 
 	if (!is_dir)
 		return 0;
-	inner.dir = vault_join(w->dir, name);
-	if (!inner.dir)
-		return -ENOMEM;
-	rc = store_list(w->store, inner.dir, count_content_dir, &inner);
-	free((char *)inner.dir);
-	return rc;
+	w->counts->directories++;
+	return count_in_subfolder(w, name, count_entry);
+}
+
+static int count_prefix_dir(void *ctx, const char *name, bool is_dir)
+{
+	return is_dir ? count_in_subfolder(ctx, name, count_content_dir) : 0;
 }
 
 int vault_count(struct store *s, struct vault_counts *c)
