@@ -13,6 +13,7 @@
  * Everything on disk here is ciphertext as the remote holds it, plus paths
  * and ETags: the cache knows no keys. */
 #include "backends/cache.h"
+#include "backends/fdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,7 @@
 #define FOLDER_MODE 0700
 #define ASIDE_PREFIX ".umbrafs-unlinked-"  /* local copies of unlinked open objects */
 #define WRITE_PREFIX ".umbrafs-write-"      /* write_all's staging files */
+#define OWNER_FILE "store"                  /* the location of the remote served */
 
 /* ---- a small string-keyed hash map ---- */
 
@@ -180,6 +182,11 @@ struct object {
 	uint64_t size;
 	struct timespec mtime; /* the remote's, or of the last local write */
 	bool complete;         /* every byte present locally */
+	bool stale;            /* the remote changed while this version was read: fetches
+				* and changes fail until object_reset */
+	bool moved;            /* moved by us: the remote holds this version, but the move may
+				* have given it another ETag (S3 copies); learnt before use */
+	bool entry_synced;     /* the local copy's folder entry is durable */
 	uint8_t *present;      /* per block, while not complete */
 	uint64_t nblocks;
 	uint64_t next_read;    /* where a sequential reader continues */
@@ -201,6 +208,7 @@ struct listing {
 	struct map names;      /* name -> struct remote_info */
 	uint64_t fetched_ms;   /* monotonic; 0: stale */
 	int error;             /* -ENOENT/-ENOTDIR: the folder is not there */
+	uint64_t changes;      /* local changes noted; a fetch they overlap is stale at once */
 	bool valid;            /* was fetched once (names/error mean something) */
 	bool fetching;
 };
@@ -291,24 +299,18 @@ static void cache_log(const struct cache *c, int prio, const char *fmt, ...)
 		fprintf(stderr, "umbrafs: %s\n", line);
 }
 
-/* A store path: relative, no empty, "." or ".." component, nothing that
- * breaks a record line, and not one of the cache's own names. */
+/* Names of the cache's own files (staging files, copies of unlinked objects,
+ * store_local's temporary files), never store paths. */
+static bool own_name(const char *name)
+{
+	return strncmp(name, ".umbrafs-", 9) == 0;
+}
+
+/* A store path with nothing that breaks a record line, and not one of the
+ * cache's own names. */
 static bool path_ok(const char *path, bool allow_root)
 {
-	if (!path || strpbrk(path, "\t\n"))
-		return false;
-	if (!*path)
-		return allow_root;
-	if (strlen(path) >= PATH_MAX || strncmp(path, ".umbrafs-", 9) == 0)
-		return false;
-	for (const char *p = path;;) {
-		size_t n = strcspn(p, "/");
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		if (!p[n])
-			return true;
-		p += n + 1;
-	}
+	return store_path_is_valid(path, allow_root) && !strpbrk(path, "\t\n") && !own_name(path);
 }
 
 /* The folder of path ("" for the root's entries), malloc'd. */
@@ -346,7 +348,31 @@ static int sha256_hex(const char *text, char hex[65])
 	return 0;
 }
 
-/* mkdir -p of the folders holding path inside the objects folder. */
+/* fsync the folder path below dir_fd ("": dir_fd itself). */
+static int sync_folder(int dir_fd, const char *path)
+{
+	int fd = openat(dir_fd, *path ? path : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/* Make the folder entry of path in the objects folder durable. */
+static int mirror_sync_entry(struct cache *c, const char *path)
+{
+	char *dir = parent_of(path);
+	int rc = dir ? sync_folder(c->objects_fd, dir) : -ENOMEM;
+
+	free(dir);
+	return rc;
+}
+
+/* mkdir -p of the folders holding path inside the objects folder, each new
+ * one durable (a queued change in it must survive a power cut). */
 static int mirror_make_parents(struct cache *c, const char *path)
 {
 	char *p = strdup(path);
@@ -356,7 +382,9 @@ static int mirror_make_parents(struct cache *c, const char *path)
 		return -ENOMEM;
 	for (char *slash = strchr(p, '/'); slash; slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
-		if (mkdirat(c->objects_fd, p, FOLDER_MODE) < 0 && errno != EEXIST)
+		if (mkdirat(c->objects_fd, p, FOLDER_MODE) == 0)
+			rc = mirror_sync_entry(c, p);
+		else if (errno != EEXIST)
 			rc = -errno;
 		*slash = '/';
 		if (rc)
@@ -368,10 +396,18 @@ static int mirror_make_parents(struct cache *c, const char *path)
 
 /* ---- reachability ---- */
 
+/* The remote could not be reached (see remote.h). Not -EIO: a server that
+ * answers with an error is there, and its error is the caller's. */
 static bool unreachable_error(int rc)
 {
-	return rc == -EIO || rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
+	return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
 	       rc == -ENETUNREACH || rc == -ECONNRESET || rc == -ENETDOWN;
+}
+
+/* What an application sees of an error: an unreachable remote is an I/O error. */
+static int app_error(int rc)
+{
+	return unreachable_error(rc) ? -EIO : rc;
 }
 
 /* May the remote be asked now? Not while offline, until the next probe, so
@@ -405,12 +441,15 @@ static int remote_noted(struct cache *c, int rc)
 	return rc;
 }
 
-/* Run one remote request unless the remote is known to be offline (-EIO then). */
-#define ASK_REMOTE(c, call) (remote_askable(c) ? remote_noted((c), (call)) : -EIO)
+/* Run one remote request unless the remote is known to be offline
+ * (-ENETUNREACH then, an unreachable_error). */
+#define ASK_REMOTE(c, call) (remote_askable(c) ? remote_noted((c), (call)) : -ENETUNREACH)
 
 /* ---- records: state/ and queue/ ---- */
 
-/* state: "1 SIZE MTIME COMPLETE ABSENT\tETAG\tPATH"; queue: "1 ABSENT\tETAG\tPATH". */
+/* state: "1 SIZE MTIME COMPLETE ABSENT MOVED\tETAG\tPATH"; queue: "1 ABSENT
+ * MOVED\tETAG\tPATH" (MOVED may be missing: records of an older version).
+ * An unlinked object has no records: it is never uploaded or reused. */
 static int record_write(struct store *folder, const char *path, const char *text, size_t len)
 {
 	char name[65];
@@ -432,10 +471,12 @@ static int record_remove(struct store *folder, const char *path)
 static int state_write(struct cache *c, const struct object *o)
 {
 	char text[RECORD_MAX];
-	int n = snprintf(text, sizeof text, "1 %llu %lld %d %d\t%s\t%s\n",
+	int n = snprintf(text, sizeof text, "1 %llu %lld %d %d %d\t%s\t%s\n",
 			 (unsigned long long)o->size, (long long)o->mtime.tv_sec, o->complete,
-			 o->base_absent, o->etag, o->path);
+			 o->base_absent, o->moved, o->etag, o->path);
 
+	if (o->unlinked)
+		return 0;
 	if (n < 0 || (size_t)n >= sizeof text)
 		return -ENAMETOOLONG;
 	return record_write(c->state, o->path, text, (size_t)n);
@@ -445,11 +486,23 @@ static int state_write(struct cache *c, const struct object *o)
 static int queue_write(struct cache *c, const struct object *o)
 {
 	char text[RECORD_MAX];
-	int n = snprintf(text, sizeof text, "1 %d\t%s\t%s\n", o->base_absent, o->etag, o->path);
+	int n = snprintf(text, sizeof text, "1 %d %d\t%s\t%s\n", o->base_absent, o->moved, o->etag,
+			 o->path);
 
+	if (o->unlinked)
+		return 0;
 	if (n < 0 || (size_t)n >= sizeof text)
 		return -ENAMETOOLONG;
 	return record_write(c->queue, o->path, text, (size_t)n);
+}
+
+/* Drop path's queue record durably: after a power cut it must not come
+ * back and upload again over what it was uploaded as. */
+static int queue_remove(struct cache *c, const char *path)
+{
+	int rc = record_remove(c->queue, path);
+
+	return rc ? rc : sync_folder(c->dir_fd, "queue");
 }
 
 /* Split a record into its numbers part, ETag and path (in place). */
@@ -509,7 +562,7 @@ static void object_unref(struct cache *c, struct object *o)
 }
 
 /* The object at path with a reference for the caller (table lock held):
- * the table's, else one made from its state record, else a new one. */
+ * the table's, else a new one that the table holds from now on. */
 static struct object *object_get_locked(struct cache *c, const char *path)
 {
 	struct object *o = map_get(&c->objects_by_path, path);
@@ -599,6 +652,7 @@ static int object_forget_bytes(struct cache *c, struct object *o)
 	o->present = NULL;
 	o->nblocks = (o->size + BLOCK_SIZE - 1) / BLOCK_SIZE;
 	o->complete = o->size == 0;
+	o->entry_synced = false; /* the file may be made here */
 	if (o->nblocks && !(o->present = calloc(o->nblocks, 1)))
 		return -ENOMEM;
 	rc = mirror_make_parents(c, o->path);
@@ -621,6 +675,8 @@ static int object_reset(struct cache *c, struct object *o, const struct remote_i
 
 	snprintf(o->etag, sizeof o->etag, "%s", info->etag);
 	o->base_absent = false;
+	o->stale = false;
+	o->moved = false;
 	o->size = info->size;
 	o->mtime = info->mtime;
 	o->complete = false;
@@ -628,13 +684,30 @@ static int object_reset(struct cache *c, struct object *o, const struct remote_i
 	return rc ? rc : object_forget_bytes(c, o);
 }
 
-/* Does the local copy hold the remote version info? */
-static bool object_matches(const struct object *o, const struct remote_info *info)
+/* A moved object's ETag as the remote gives it now: info describes the
+ * object at its new path, from a listing fetched or a GET made after the
+ * move (o->lock held). Another size is somebody else's version: kept moved,
+ * the ETags then disagree where they are compared. */
+static void object_learn_moved_etag(struct cache *c, struct object *o,
+				    const struct remote_info *info)
 {
-	if (o->base_absent || o->size != info->size)
+	if (!o->moved || !info->etag[0] || info->size != o->size)
+		return;
+	snprintf(o->etag, sizeof o->etag, "%s", info->etag);
+	o->moved = false;
+	state_write(c, o);
+}
+
+/* Does the local copy hold the remote version info? (o->lock held) */
+static bool object_matches(struct cache *c, struct object *o, const struct remote_info *info)
+{
+	object_learn_moved_etag(c, o, info);
+	if (o->base_absent || o->stale || o->size != info->size)
 		return false;
+	if (o->moved)
+		return true; /* ours; the listing has no ETag for it yet (rename_listings) */
 	if (o->etag[0] || info->etag[0])
-		return strcmp(o->etag, info->etag) == 0;
+		return remote_etag_equal(o->etag, info->etag);
 	return o->mtime.tv_sec == info->mtime.tv_sec;
 }
 
@@ -689,6 +762,33 @@ static bool listing_fresh(const struct cache *c, const struct listing *l)
 	return l->valid && l->fetched_ms && now_ms() - l->fetched_ms < c->opt.meta_timeout_ms;
 }
 
+/* The listing of dir, made (empty, not valid) if there is none (table lock held). */
+static struct listing *listing_get_or_add(struct cache *c, const char *dir)
+{
+	struct listing *l = map_get(&c->listings, dir);
+
+	if (l)
+		return l;
+	l = calloc(1, sizeof *l);
+	if (l && map_put(&c->listings, dir, l) < 0) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+/* dir's listing (if known) is to be fetched afresh before its next use;
+ * a fetch under way when this happens is stale too (table lock held). */
+static void listing_expire(struct cache *c, const char *dir)
+{
+	struct listing *l = dir ? map_get(&c->listings, dir) : NULL;
+
+	if (l) {
+		l->fetched_ms = 0;
+		l->changes++;
+	}
+}
+
 struct fill_ctx {
 	struct map names;
 };
@@ -715,6 +815,7 @@ static int listing_ready(struct cache *c, const char *dir, struct listing **out)
 {
 	struct fill_ctx f = { 0 };
 	struct listing *l;
+	uint64_t changes;
 	int rc;
 
 	for (;;) {
@@ -727,14 +828,10 @@ static int listing_ready(struct cache *c, const char *dir, struct listing **out)
 			break;
 		pthread_cond_wait(&c->changed, &c->lock);
 	}
-	if (!l) {
-		l = calloc(1, sizeof *l);
-		if (!l || map_put(&c->listings, dir, l) < 0) {
-			free(l);
-			return -ENOMEM;
-		}
-	}
+	if (!l && !(l = listing_get_or_add(c, dir)))
+		return -ENOMEM;
 	l->fetching = true;
+	changes = l->changes;
 	pthread_mutex_unlock(&c->lock);
 	rc = ASK_REMOTE(c, c->remote->ops->list(c->remote, dir, fill_name, &f));
 	pthread_mutex_lock(&c->lock);
@@ -745,7 +842,9 @@ static int listing_ready(struct cache *c, const char *dir, struct listing **out)
 		l->names = f.names;
 		l->error = rc;
 		l->valid = true;
-		l->fetched_ms = now_ms();
+		/* A local change while the request ran may be missing from its
+		 * answer: this one serves, the next use asks again. */
+		l->fetched_ms = l->changes == changes ? now_ms() : 0;
 		*out = l;
 		return 0;
 	}
@@ -764,6 +863,8 @@ static void listing_note(struct cache *c, const char *path, const struct remote_
 	char *dir = parent_of(path);
 	struct listing *l = dir ? map_get(&c->listings, dir) : NULL;
 
+	if (l)
+		l->changes++;
 	if (l && l->error) {
 		l->fetched_ms = 0; /* it exists after all: ask again */
 	} else if (l && l->valid) {
@@ -800,15 +901,11 @@ static void listings_forget_tree(struct cache *c, const char *dir)
 /* A folder made here: known empty, no need to ask (table lock held). */
 static void listing_new_empty(struct cache *c, const char *dir)
 {
-	struct listing *l = map_get(&c->listings, dir);
+	struct listing *l = listing_get_or_add(c, dir);
 
-	if (!l) {
-		l = calloc(1, sizeof *l);
-		if (!l || map_put(&c->listings, dir, l) < 0) {
-			free(l);
-			return;
-		}
-	}
+	if (!l)
+		return;
+	l->changes++;
 	if (l->fetching)
 		return;
 	map_clear(&l->names, free);
@@ -870,25 +967,43 @@ static int read_error(int rc)
 	return rc == -ENOSPC || rc == -ENOMEM ? rc : -EIO;
 }
 
+/* The remote version is not the one o's bytes are from: o is stale until
+ * the next open resets it (its base ETag stays: nothing of it may be
+ * uploaded over the new version; o->lock held). */
 static void object_changed_remotely(struct cache *c, struct object *o)
 {
+	char *dir = parent_of(o->path);
+
 	cache_log(c, LOG_ERR, "%s changed on the server while being read: reopen it", o->path);
 	pthread_mutex_lock(&c->lock);
-	listing_note(c, o->path, NULL);
-	listings_forget_tree(c, o->path);
+	listing_expire(c, dir); /* the next open asks for the new version */
 	pthread_mutex_unlock(&c->lock);
-	o->etag[0] = '\0'; /* the next open starts afresh */
-	o->base_absent = false;
+	free(dir);
+	o->stale = true;
 }
 
-/* Fetch bytes off..off+len of the remote object into the local copy (o->lock held). */
+/* Does info (of a GET) describe another version than o's? (o->lock held) */
+static bool fetched_other_version(struct cache *c, struct object *o, const struct remote_info *info)
+{
+	object_learn_moved_etag(c, o, info);
+	if (o->moved && info->etag[0])
+		return true; /* another size than ours */
+	return info->etag[0] && o->etag[0] && !remote_etag_equal(info->etag, o->etag);
+}
+
+/* Fetch bytes off..off+len of the remote object into the local copy (o->lock
+ * held). An unlinked object's remote version is gone: all of it was fetched
+ * before (cache_unlink), this is never reached but by a stale one. */
 static int fetch_range(struct cache *c, struct object *o, uint64_t off, uint64_t len)
 {
 	struct remote_info info = { 0 };
 	uint64_t got = 0;
-	int fd = openat(c->objects_fd, o->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd;
 	int rc;
 
+	if (o->stale || o->unlinked)
+		return -EIO;
+	fd = openat(c->objects_fd, o->path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (lseek(fd, (off_t)off, SEEK_SET) < 0) {
@@ -898,7 +1013,7 @@ static int fetch_range(struct cache *c, struct object *o, uint64_t off, uint64_t
 	}
 	rc = ASK_REMOTE(c, c->remote->ops->get(c->remote, o->path, off, len, fd, &got, &info));
 	close(fd);
-	if (!rc && (got != len || (info.etag[0] && o->etag[0] && strcmp(info.etag, o->etag)))) {
+	if (!rc && (got != len || fetched_other_version(c, o, &info))) {
 		object_changed_remotely(c, o);
 		return -EIO;
 	}
@@ -1012,23 +1127,39 @@ static void schedule_upload(struct cache *c, struct object *o, uint64_t delay_ms
 	pthread_cond_broadcast(&c->changed);
 }
 
-/* The local copy changes: queue it durably first (o->lock held). The
- * object is made complete before, so that what is uploaded is whole. */
-static int object_make_dirty(struct cache *c, struct object *o)
+/* Make the local copy's folder entry durable, once (o->lock held). */
+static int object_sync_entry(struct cache *c, struct object *o)
 {
-	bool dirty;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	dirty = o->dirty;
-	if (dirty)
-		schedule_upload(c, o, c->opt.upload_delay_ms);
-	pthread_mutex_unlock(&c->lock);
-	if (dirty)
+	if (o->entry_synced)
 		return 0;
-	rc = fetch_missing_or_evict(c, o, 0, o->size);
-	if (!rc)
+	rc = mirror_sync_entry(c, o->path);
+	o->entry_synced = rc == 0;
+	return rc;
+}
+
+/* queue_write, and once more after evicting clean copies when the cache
+ * disk is full (o->lock held, not the table lock). */
+static int queue_write_or_evict(struct cache *c, struct object *o)
+{
+	int rc = queue_write(c, o);
+
+	if (rc == -ENOSPC) {
+		evict_over(c, 0);
 		rc = queue_write(c, o);
+	}
+	return rc;
+}
+
+/* Queue o's complete local copy for upload, durably: its folder entry,
+ * then its record (o->lock held). */
+static int object_queue(struct cache *c, struct object *o)
+{
+	int rc = object_sync_entry(c, o);
+
+	if (!rc)
+		rc = queue_write_or_evict(c, o);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&c->lock);
@@ -1038,13 +1169,41 @@ static int object_make_dirty(struct cache *c, struct object *o)
 	return 0;
 }
 
+/* The local copy changes: queue it durably first (o->lock held). The
+ * object is made complete before, so that what is uploaded is whole. A
+ * stale one must not change; an unlinked one is complete already
+ * (cache_unlink) and never uploaded. */
+static int object_make_dirty(struct cache *c, struct object *o)
+{
+	bool dirty;
+	int rc;
+
+	if (o->stale)
+		return -EIO;
+	if (o->unlinked)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	dirty = o->dirty;
+	if (dirty)
+		schedule_upload(c, o, c->opt.upload_delay_ms);
+	pthread_mutex_unlock(&c->lock);
+	if (dirty)
+		return 0;
+	rc = fetch_missing_or_evict(c, o, 0, o->size);
+	return rc ? rc : object_queue(c, o);
+}
+
 /* The upload of o succeeded with info: o is clean at that version (o->lock held). */
 static void object_uploaded(struct cache *c, struct object *o, const struct remote_info *info)
 {
 	snprintf(o->etag, sizeof o->etag, "%s", info->etag);
 	o->base_absent = false;
+	o->moved = false;
 	o->mtime = info->mtime;
-	record_remove(c->queue, o->path); /* before the new state: see queue_write's reader */
+	/* Before the new state: a crash in between leaves an old state, which
+	 * costs a fetch; a queue record left would upload again against the
+	 * old base, and make a conflict copy of our own upload. */
+	queue_remove(c, o->path);
 	state_write(c, o);
 	pthread_mutex_lock(&c->lock);
 	o->dirty = false;
@@ -1078,16 +1237,100 @@ static int put_local_copy(struct cache *c, struct object *o, const char *path, c
 	return rc;
 }
 
+/* The condition of o's upload (o->lock held): "must not exist" for an
+ * object made here, else its base ETag (a moved object's asked for first).
+ * A version whose base is unknown is never uploaded over whatever is
+ * there: -ESTALE, as for a changed one. */
+static int upload_condition(struct cache *c, struct object *o, const char **cond)
+{
+	struct remote_info info;
+	int rc;
+
+	*cond = "";
+	if (o->base_absent)
+		return 0;
+	if (o->moved) {
+		rc = ASK_REMOTE(c, c->remote->ops->head(c->remote, o->path, &info));
+		if (rc)
+			return rc == -ENOENT ? -ESTALE : rc;
+		snprintf(o->etag, sizeof o->etag, "%s", info.etag);
+		o->moved = false;
+	}
+	*cond = o->etag;
+	if (!o->etag[0])
+		cache_log(c, LOG_WARNING, "%s: the server gives no ETag, so it cannot be replaced "
+			  "safely", o->path);
+	return o->etag[0] ? 0 : -ESTALE;
+}
+
 /* Upload a dirty o, conditional on its base version (o->lock held). */
 static int upload_locked(struct cache *c, struct object *o)
 {
 	struct remote_info info;
-	const char *cond = o->base_absent ? "" : o->etag[0] ? o->etag : NULL;
-	int rc = put_local_copy(c, o, o->path, cond, &info);
+	const char *cond;
+	int rc = upload_condition(c, o, &cond);
 
+	if (!rc)
+		rc = put_local_copy(c, o, o->path, cond, &info);
 	if (!rc)
 		object_uploaded(c, o, &info);
 	return rc;
+}
+
+/* The conflict copy of o was uploaded as new_path (info): o is that object
+ * now, and path is left to the server's version (o->lock held). */
+static int object_became_conflict_copy(struct cache *c, struct object *o, const char *path,
+				       const char *new_path, const struct remote_info *info)
+{
+	char *key = strdup(new_path);
+	struct object *old;
+	int rc = 0;
+
+	if (!key)
+		return -ENOMEM;
+	queue_remove(c, path);
+	record_remove(c->state, path);
+	pthread_mutex_lock(&c->lock);
+	old = map_remove(&c->objects_by_path, new_path);
+	if (old) { /* a stale copy of that name: gone now */
+		old->in_table = false;
+		object_unref_locked(c, old);
+	}
+	map_remove(&c->objects_by_path, path);
+	free(o->path);
+	o->path = key;
+	if (map_put(&c->objects_by_path, key, o) < 0)
+		rc = -ENOMEM;
+	listing_note(c, path, NULL); /* the server's version: listed afresh */
+	listings_forget_tree(c, path);
+	{
+		char *dir = parent_of(path);
+		listing_expire(c, dir);
+		free(dir);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!rc)
+		object_uploaded(c, o, info);
+	return rc;
+}
+
+/* The conflict handler's name for path's conflict copy, checked; NULL if none. */
+static char *conflict_name_for(struct cache *c, const char *path)
+{
+	cache_conflict_fn fn;
+	void *fn_ctx;
+	char *new_path;
+
+	pthread_mutex_lock(&c->lock);
+	fn = c->conflict_fn;
+	fn_ctx = c->conflict_ctx;
+	pthread_mutex_unlock(&c->lock);
+	new_path = fn ? fn(fn_ctx, path) : NULL;
+	if (new_path && !path_ok(new_path, false)) {
+		free(new_path);
+		return NULL;
+	}
+	return new_path;
 }
 
 /* o's base version is gone from the server: save the local version under the
@@ -1097,8 +1340,6 @@ static int resolve_conflict(struct cache *c, struct object *o)
 {
 	struct remote_info info;
 	char *path, *new_path;
-	cache_conflict_fn fn;
-	void *fn_ctx;
 	int rc;
 
 	pthread_mutex_lock(&o->lock);
@@ -1106,13 +1347,8 @@ static int resolve_conflict(struct cache *c, struct object *o)
 	pthread_mutex_unlock(&o->lock);
 	if (!path)
 		return -ENOMEM;
-	pthread_mutex_lock(&c->lock);
-	fn = c->conflict_fn;
-	fn_ctx = c->conflict_ctx;
-	pthread_mutex_unlock(&c->lock);
-	new_path = fn ? fn(fn_ctx, path) : NULL;
-	if (!new_path || !path_ok(new_path, false)) { /* upload_object says so */
-		free(new_path);
+	new_path = conflict_name_for(c, path);
+	if (!new_path) { /* upload_object logs it and tries again later */
 		free(path);
 		return -ESTALE;
 	}
@@ -1127,35 +1363,7 @@ static int resolve_conflict(struct cache *c, struct object *o)
 	if (!rc && renameat(c->objects_fd, path, c->objects_fd, new_path) < 0)
 		rc = -errno;
 	if (!rc) {
-		struct object *old;
-		char *key = strdup(new_path);
-		record_remove(c->queue, path);
-		record_remove(c->state, path);
-		pthread_mutex_lock(&c->lock);
-		old = map_remove(&c->objects_by_path, new_path);
-		if (old) { /* a stale copy of that name: gone now */
-			old->in_table = false;
-			object_unref_locked(c, old);
-		}
-		map_remove(&c->objects_by_path, path);
-		if (key) {
-			free(o->path);
-			o->path = key;
-			if (map_put(&c->objects_by_path, key, o) < 0)
-				rc = -ENOMEM;
-		}
-		listing_note(c, path, NULL); /* the server's version: listed afresh */
-		listings_forget_tree(c, path);
-		{
-			char *dir = parent_of(path);
-			struct listing *l = dir ? map_get(&c->listings, dir) : NULL;
-			if (l)
-				l->fetched_ms = 0;
-			free(dir);
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (key && !rc)
-			object_uploaded(c, o, &info);
+		rc = object_became_conflict_copy(c, o, path, new_path, &info);
 		cache_log(c, LOG_WARNING, "conflict: %s changed on the server; your version was saved as %s",
 			  path, new_path);
 	}
@@ -1324,7 +1532,7 @@ static int cache_getattr(struct store *s, const char *path, struct store_attr *a
 		return 0;
 	rc = remote_info_of(c, path, &info);
 	if (rc)
-		return mirror_attr(c, path, a, rc);
+		return app_error(mirror_attr(c, path, a, rc));
 	attr_fill(a, info.is_dir, info.size, info.mtime);
 	return 0;
 }
@@ -1394,7 +1602,7 @@ static void add_pending(void *ctx, void *val)
 
 static int list_mirror_entry(void *ctx, const char *name, bool is_dir)
 {
-	if (strncmp(name, ".umbrafs-", 9) != 0)
+	if (!own_name(name))
 		names_add(ctx, name, is_dir);
 	return 0;
 }
@@ -1426,7 +1634,7 @@ static int cache_list(struct store *s, const char *dir, store_list_cb cb, void *
 	for (size_t i = 0; !rc && i < nl.n; i++)
 		rc = cb(ctx, nl.items[i].name, nl.items[i].is_dir);
 	names_free(&nl);
-	return rc;
+	return app_error(rc);
 }
 
 static int cache_mkdir(struct store *s, const char *path)
@@ -1439,7 +1647,7 @@ static int cache_mkdir(struct store *s, const char *path)
 		return -EINVAL;
 	rc = ASK_REMOTE(c, c->remote->ops->mkdir(c->remote, path));
 	if (rc)
-		return rc;
+		return app_error(rc);
 	info.mtime = wall_now();
 	pthread_mutex_lock(&c->lock);
 	listing_note(c, path, &info);
@@ -1457,13 +1665,57 @@ static int cache_rmdir(struct store *s, const char *path)
 		return -EINVAL;
 	rc = ASK_REMOTE(c, c->remote->ops->rmdir(c->remote, path));
 	if (rc)
-		return rc;
+		return app_error(rc);
 	pthread_mutex_lock(&c->lock);
 	listing_note(c, path, NULL);
 	listings_forget_tree(c, path);
 	pthread_mutex_unlock(&c->lock);
 	unlinkat(c->objects_fd, path, AT_REMOVEDIR); /* an empty mirror folder, if any */
 	return 0;
+}
+
+/* An open object whose remote version is about to go: fetch what it lacks,
+ * so that its handles keep reading (o->lock held). */
+static int keep_open_copy(struct cache *c, struct object *o)
+{
+	bool open;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	open = o->opens > 0;
+	pthread_mutex_unlock(&c->lock);
+	if (!open || o->complete || o->stale)
+		return 0;
+	rc = fetch_missing_or_evict(c, o, 0, o->size);
+	if (rc)
+		cache_log(c, LOG_ERR, "%s is open and not all in the cache (%s): not removed", o->path,
+			  strerror(-rc));
+	return rc ? read_error(rc) : 0;
+}
+
+/* keep_open_copy of the object at path, if the cache has it. */
+static int keep_open_copy_at(struct cache *c, const char *path)
+{
+	struct object *o = object_lock_current(c, path, false);
+	int rc;
+
+	if (!o)
+		return 0;
+	rc = keep_open_copy(c, o);
+	pthread_mutex_unlock(&o->lock);
+	object_unref(c, o);
+	return rc;
+}
+
+static int remove_uncached(struct cache *c, const char *path)
+{
+	int rc = ASK_REMOTE(c, c->remote->ops->remove(c->remote, path));
+
+	pthread_mutex_lock(&c->lock);
+	if (!rc)
+		listing_note(c, path, NULL);
+	pthread_mutex_unlock(&c->lock);
+	return app_error(rc);
 }
 
 static int cache_unlink(struct store *s, const char *path)
@@ -1476,18 +1728,14 @@ static int cache_unlink(struct store *s, const char *path)
 	if (!path_ok(path, false))
 		return -EINVAL;
 	o = object_lock_current(c, path, false);
-	if (!o) {
-		rc = ASK_REMOTE(c, c->remote->ops->remove(c->remote, path));
-		pthread_mutex_lock(&c->lock);
-		if (!rc)
-			listing_note(c, path, NULL);
-		pthread_mutex_unlock(&c->lock);
-		return rc;
-	}
+	if (!o)
+		return remove_uncached(c, path);
 	pthread_mutex_lock(&c->lock);
 	only_here = o->dirty && o->base_absent; /* made here, never uploaded */
 	pthread_mutex_unlock(&c->lock);
-	rc = only_here ? 0 : ASK_REMOTE(c, c->remote->ops->remove(c->remote, path));
+	rc = keep_open_copy(c, o);
+	if (!rc && !only_here)
+		rc = ASK_REMOTE(c, c->remote->ops->remove(c->remote, path));
 	pthread_mutex_lock(&c->lock);
 	if (rc == -ENOENT && o->dirty)
 		rc = 0; /* gone there already; the local change goes too */
@@ -1499,7 +1747,7 @@ static int cache_unlink(struct store *s, const char *path)
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_unlock(&o->lock);
 	object_unref(c, o);
-	return rc;
+	return app_error(rc);
 }
 
 /* ---- rename ---- */
@@ -1583,6 +1831,34 @@ static bool pending_at(struct cache *c, const char *path)
 	return pending;
 }
 
+/* o's local copy was moved along with the remote object to new_path (o->lock
+ * and the table lock held): the table and the records follow, a queue
+ * record made anew before the old one goes, so that a change is never
+ * without one. */
+static void object_follow_move(struct cache *c, struct object *o, char *new_path)
+{
+	char *old_path = o->path;
+
+	map_remove(&c->objects_by_path, old_path);
+	o->path = new_path;
+	o->moved = true;
+	if (map_put(&c->objects_by_path, new_path, o) < 0) {
+		o->in_table = false;
+		object_remove_file(c, new_path);
+		object_unref_locked(c, o);
+		free(old_path);
+		return;
+	}
+	if (o->dirty && queue_write(c, o) < 0)
+		cache_log(c, LOG_ERR, "%s: cannot queue the change under the new name %s: it is "
+			  "kept under the old one", old_path, new_path);
+	else if (o->dirty)
+		record_remove(c->queue, old_path);
+	record_remove(c->state, old_path);
+	state_write(c, o);
+	free(old_path);
+}
+
 /* After the remote moved from to to: the local copies follow (every object
  * at from or below it gets the new path; what was at to is dropped). */
 static void rename_local(struct cache *c, const char *from, const char *to)
@@ -1608,7 +1884,8 @@ static void rename_local(struct cache *c, const char *from, const char *to)
 	for (size_t i = 0; i < moving.n; i++)
 		pthread_mutex_lock(&moving.items[i]->lock);
 	bool moved = mirror_make_parents(c, to) == 0 &&
-		     renameat(c->objects_fd, from, c->objects_fd, to) == 0;
+		     renameat(c->objects_fd, from, c->objects_fd, to) == 0 &&
+		     mirror_sync_entry(c, from) == 0 && mirror_sync_entry(c, to) == 0;
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < moving.n; i++) {
 		struct object *o = moving.items[i];
@@ -1619,17 +1896,7 @@ static void rename_local(struct cache *c, const char *from, const char *to)
 			object_detach_locked(c, o); /* could not follow: fetched again when needed */
 			continue;
 		}
-		record_remove(c->state, o->path);
-		map_remove(&c->objects_by_path, o->path);
-		free(o->path);
-		o->path = new_path;
-		if (map_put(&c->objects_by_path, new_path, o) < 0) {
-			o->in_table = false;
-			object_remove_file(c, new_path);
-			object_unref_locked(c, o);
-			continue;
-		}
-		state_write(c, o);
+		object_follow_move(c, o, new_path);
 	}
 	pthread_mutex_unlock(&c->lock);
 	for (size_t i = 0; i < moving.n; i++)
@@ -1647,12 +1914,11 @@ static void rename_listings(struct cache *c, const char *from, const char *to)
 
 	if (info) {
 		copy = *info;
+		copy.etag[0] = '\0'; /* the move may give another (object_learn_moved_etag) */
 		listing_note(c, to, &copy);
 	} else {
 		char *to_dir = parent_of(to);
-		struct listing *tl = to_dir ? map_get(&c->listings, to_dir) : NULL;
-		if (tl)
-			tl->fetched_ms = 0;
+		listing_expire(c, to_dir);
 		free(to_dir);
 	}
 	listing_note(c, from, NULL);
@@ -1678,6 +1944,8 @@ static int cache_rename(struct store *s, const char *from, const char *to, unsig
 	if (!rc && upload_tree(c, from) < 0)
 		rc = -EIO;
 	if (!rc)
+		rc = keep_open_copy_at(c, to); /* replaced, maybe open */
+	if (!rc)
 		rc = ASK_REMOTE(c, c->remote->ops->move(c->remote, from, to,
 							!(flags & STORE_RENAME_NOREPLACE)));
 	if (!rc) {
@@ -1687,7 +1955,7 @@ static int cache_rename(struct store *s, const char *from, const char *to, unsig
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->rename_lock);
-	return rc;
+	return app_error(rc);
 }
 
 /* ---- whole small objects ---- */
@@ -1702,6 +1970,16 @@ static bool object_in_use(struct cache *c, struct object *o)
 	return used;
 }
 
+static bool object_dirty(struct cache *c, struct object *o)
+{
+	bool dirty;
+
+	pthread_mutex_lock(&c->lock);
+	dirty = o->dirty;
+	pthread_mutex_unlock(&c->lock);
+	return dirty;
+}
+
 /* Make o's local copy the remote version info, reusing what matches (o->lock
  * held). info NULL: the remote is unreachable; a complete copy serves. */
 static int object_prepare(struct cache *c, struct object *o, const struct remote_info *info)
@@ -1709,8 +1987,8 @@ static int object_prepare(struct cache *c, struct object *o, const struct remote
 	if (object_in_use(c, o))
 		return 0; /* a local change or an open version wins until uploaded/closed */
 	if (!info)
-		return o->complete && !o->base_absent ? 0 : -EIO;
-	return object_matches(o, info) ? 0 : object_reset(c, o, info);
+		return o->complete && !o->base_absent && !o->stale ? 0 : -EIO;
+	return object_matches(c, o, info) ? 0 : object_reset(c, o, info);
 }
 
 static int cache_read_all(struct store *s, const char *path, size_t max, uint8_t **buf, size_t *len)
@@ -1739,7 +2017,7 @@ static int cache_read_all(struct store *s, const char *path, size_t max, uint8_t
 		rc = store_read_all(c->objects, o->path, max, buf, len);
 	pthread_mutex_unlock(&o->lock);
 	object_unref(c, o);
-	return rc == -ENOENT ? -EIO : rc;
+	return rc == -ENOENT ? -EIO : app_error(rc);
 }
 
 /* A staging file for write_all in the objects folder; its name goes to name. */
@@ -1755,20 +2033,36 @@ static int staging_file(struct cache *c, char name[64])
 	return -EEXIST;
 }
 
-static int write_fd(int fd, const void *buf, size_t len)
+/* buf in a new staging file of the objects folder (its bytes durable, to be
+ * renamed to a cached copy); its name goes to name. */
+static int stage(struct cache *c, const void *buf, size_t len, char name[64])
 {
-	const uint8_t *p = buf;
+	int fd = staging_file(c, name);
+	int rc;
 
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
+	if (fd < 0)
+		return fd;
+	rc = fd_write_all(fd, buf, len);
+	if (!rc && fdatasync(fd) < 0)
+		rc = -errno;
+	if (rc) {
+		close(fd);
+		unlinkat(c->objects_fd, name, 0);
+		return rc;
 	}
-	return 0;
+	return fd;
+}
+
+/* stage, and once more after evicting clean copies when the cache disk is full. */
+static int stage_or_evict(struct cache *c, const void *buf, size_t len, char name[64])
+{
+	int fd = stage(c, buf, len, name);
+
+	if (fd == -ENOSPC) {
+		evict_over(c, 0);
+		fd = stage(c, buf, len, name);
+	}
+	return fd;
 }
 
 /* Write through to the remote (unconditional: these are small objects that
@@ -1783,19 +2077,17 @@ static int cache_write_all(struct store *s, const char *path, const void *buf, s
 
 	if (!path_ok(path, false))
 		return -EINVAL;
-	fd = staging_file(c, staged);
+	fd = stage_or_evict(c, buf, len, staged);
 	if (fd < 0)
 		return fd;
-	rc = write_fd(fd, buf, len);
-	if (!rc)
-		rc = ASK_REMOTE(c, c->remote->ops->put(c->remote, path, fd, len, NULL, &info));
+	rc = ASK_REMOTE(c, c->remote->ops->put(c->remote, path, fd, len, NULL, &info));
 	close(fd);
 	o = rc ? NULL : object_lock_current(c, path, true);
 	if (!rc && !o)
 		rc = -ENOMEM;
 	if (rc) {
 		unlinkat(c->objects_fd, staged, 0);
-		return rc;
+		return app_error(rc);
 	}
 	info.size = len;
 	if (!info.mtime.tv_sec)
@@ -1804,6 +2096,9 @@ static int cache_write_all(struct store *s, const char *path, const void *buf, s
 	    renameat(c->objects_fd, staged, c->objects_fd, path) == 0) {
 		snprintf(o->etag, sizeof o->etag, "%s", info.etag);
 		o->base_absent = false;
+		o->stale = false;
+		o->moved = false;
+		o->entry_synced = false;
 		o->size = len;
 		o->mtime = info.mtime;
 		o->complete = true;
@@ -1849,6 +2144,67 @@ static int truncate_local(struct cache *c, struct object *o, uint64_t size)
 	return rc;
 }
 
+/* o is made here: empty, queued with "must not exist" (o->lock held). */
+static int object_start_new(struct cache *c, struct object *o)
+{
+	int rc;
+
+	o->etag[0] = '\0';
+	o->base_absent = true;
+	o->stale = false;
+	o->moved = false;
+	o->size = 0;
+	o->mtime = wall_now();
+	rc = object_forget_bytes(c, o);
+	if (!rc)
+		rc = state_write(c, o);
+	return rc ? rc : object_queue(c, o);
+}
+
+/* A complete copy of a known remote version: while the remote cannot tell,
+ * the object is taken to exist (as a new one it would be truncated). */
+static bool known_copy(const struct object *o)
+{
+	return o->complete && o->etag[0] && !o->base_absent && !o->stale;
+}
+
+/* Open with STORE_O_CREATE: 0 made (or in use), 1 exists: open it as it is. */
+/* Cut an incomplete copy of a version to size before its first change,
+ * fetching only what stays; it is complete then (o->lock held). A crash
+ * before the change is queued leaves a state record of the whole version,
+ * which the shorter file does not match: it is fetched afresh. */
+static int object_cut(struct cache *c, struct object *o, uint64_t size)
+{
+	int rc;
+
+	if (o->stale)
+		return -EIO;
+	rc = fetch_missing_or_evict(c, o, 0, size);
+	if (!rc)
+		rc = truncate_local(c, o, size);
+	if (rc)
+		return rc;
+	o->complete = true;
+	free(o->present);
+	o->present = NULL;
+	object_account(c, o);
+	return 0;
+}
+
+/* Change o's size (o->lock held). */
+static int object_truncate(struct cache *c, struct object *o, uint64_t size)
+{
+	int rc = 0;
+
+	if (!o->complete && size < o->size && !object_dirty(c, o))
+		rc = object_cut(c, o, size);
+	if (!rc)
+		rc = object_make_dirty(c, o);
+	if (!rc)
+		rc = truncate_local(c, o, size);
+	return rc ? read_error(rc) : 0;
+}
+
 static int open_new(struct cache *c, struct object *o, const char *path, unsigned flags)
 {
 	struct remote_info info;
@@ -1857,30 +2213,17 @@ static int open_new(struct cache *c, struct object *o, const char *path, unsigne
 	if (object_in_use(c, o))
 		return (flags & STORE_O_EXCL) ? -EEXIST : 0;
 	rc = remote_info_of(c, path, &info);
+	if (unreachable_error(rc) && known_copy(o))
+		rc = 0;
 	if (rc == 0 && (flags & STORE_O_EXCL))
 		return -EEXIST;
 	if (rc == 0)
-		return 1; /* exists: open it as it is */
+		return 1;
 	if (rc != -ENOENT && !unreachable_error(rc))
 		return rc;
 	/* Missing (or unknown while offline: the upload's "must not exist"
 	 * condition keeps a concurrent creation from being overwritten). */
-	o->etag[0] = '\0';
-	o->base_absent = true;
-	o->size = 0;
-	o->mtime = wall_now();
-	rc = object_forget_bytes(c, o);
-	if (!rc)
-		rc = state_write(c, o);
-	if (!rc)
-		rc = queue_write(c, o);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&c->lock);
-	o->dirty = true;
-	schedule_upload(c, o, c->opt.upload_delay_ms);
-	pthread_mutex_unlock(&c->lock);
-	return 0;
+	return object_start_new(c, o);
 }
 
 static int open_existing(struct cache *c, struct object *o, const char *path)
@@ -1922,11 +2265,8 @@ static int cache_open(struct store *s, const char *path, unsigned flags, struct 
 		rc = open_new(c, o, path, flags);
 	if (rc == 1)
 		rc = open_existing(c, o, path);
-	if (!rc && (flags & STORE_O_TRUNC) && o->size) {
-		rc = object_make_dirty(c, o);
-		if (!rc)
-			rc = truncate_local(c, o, 0);
-	}
+	if (!rc && (flags & STORE_O_TRUNC) && o->size)
+		rc = object_truncate(c, o, 0);
 	if (!rc) {
 		fd = openat(c->objects_fd, o->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
@@ -1941,31 +2281,13 @@ static int cache_open(struct store *s, const char *path, unsigned flags, struct 
 	if (rc) {
 		object_unref(c, o);
 		free(h);
-		return rc;
+		return app_error(rc);
 	}
 	h->base.store = s;
 	h->obj = o;
 	h->fd = fd;
 	*out = &h->base;
 	return 0;
-}
-
-static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, p + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
 }
 
 static void object_touch(struct cache *c, struct object *o)
@@ -2011,23 +2333,20 @@ static ssize_t cache_pread(struct store_obj *so, void *buf, size_t len, uint64_t
 		return read_error(rc);
 	/* Present bytes stay: no eviction or reset while this handle is open. */
 	object_touch(c, o);
-	return pread_full(h->fd, buf, (size_t)(end - off), off);
+	return fd_pread_full(h->fd, buf, (size_t)(end - off), off);
 }
 
-static ssize_t pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+/* fd_pwrite_full, and once more after evicting clean copies when the cache
+ * disk is full. */
+static ssize_t pwrite_or_evict(struct cache *c, int fd, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-	size_t done = 0;
+	ssize_t n = fd_pwrite_full(fd, buf, len, off);
 
-	while (done < len) {
-		ssize_t n = pwrite(fd, p + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
+	if (n == -ENOSPC) {
+		evict_over(c, 0);
+		n = fd_pwrite_full(fd, buf, len, off);
 	}
-	return (ssize_t)done;
+	return n;
 }
 
 static ssize_t cache_pwrite(struct store_obj *so, const void *buf, size_t len, uint64_t off)
@@ -2036,18 +2355,13 @@ static ssize_t cache_pwrite(struct store_obj *so, const void *buf, size_t len, u
 	struct handle *h = handle_of(so);
 	struct object *o = h->obj;
 	ssize_t n;
+	int rc;
 
 	if (len > SSIZE_MAX || off > (uint64_t)INT64_MAX - len)
 		return -EFBIG;
 	pthread_mutex_lock(&o->lock);
-	n = object_make_dirty(c, o);
-	if (!n) {
-		n = pwrite_full(h->fd, buf, len, off);
-		if (n == -ENOSPC) { /* make room from clean copies, then once more */
-			evict_over(c, 0);
-			n = pwrite_full(h->fd, buf, len, off);
-		}
-	}
+	rc = object_make_dirty(c, o);
+	n = rc ? read_error(rc) : pwrite_or_evict(c, h->fd, buf, len, off);
 	if (n >= 0) {
 		if (off + len > o->size)
 			o->size = off + len;
@@ -2067,21 +2381,9 @@ static int cache_truncate(struct store_obj *so, uint64_t size)
 	if (size > (uint64_t)INT64_MAX)
 		return -EFBIG;
 	pthread_mutex_lock(&o->lock);
-	rc = object_make_dirty(c, o);
-	if (!rc)
-		rc = truncate_local(c, o, size);
+	rc = object_truncate(c, o, size);
 	pthread_mutex_unlock(&o->lock);
 	return rc;
-}
-
-static bool object_dirty(struct cache *c, struct object *o)
-{
-	bool dirty;
-
-	pthread_mutex_lock(&c->lock);
-	dirty = o->dirty;
-	pthread_mutex_unlock(&c->lock);
-	return dirty;
 }
 
 /* Upload now. Unreachable remote: 0 once the change is durable here (it is
@@ -2095,7 +2397,7 @@ static int cache_fsync(struct store_obj *so, bool datasync)
 
 	(void)datasync;
 	pthread_mutex_lock(&o->lock);
-	if (object_dirty(c, o) && !o->unlinked) {
+	if (object_dirty(c, o)) {
 		rc = fdatasync(h->fd) < 0 ? -errno : 0;
 		if (!rc && remote_askable(c))
 			rc = upload_locked(c, o);
@@ -2104,8 +2406,8 @@ static int cache_fsync(struct store_obj *so, bool datasync)
 	if (rc == -ESTALE)
 		cache_log(c, LOG_WARNING, "conflict: %s changed on the server; your version is "
 			  "saved as a conflict copy once the file is closed", o->path);
-	if (rc && rc != -ESTALE && !remote_askable(c))
-		rc = 0; /* unreachable: durable here and queued */
+	if (unreachable_error(rc))
+		rc = 0; /* durable here and queued (object_queue) */
 	if (rc && rc != -ENOSPC && rc != -ENOMEM)
 		rc = -EIO;
 	return rc;
@@ -2146,8 +2448,9 @@ static int cache_close(struct store_obj *so)
 	int rc = 0;
 
 	pthread_mutex_lock(&o->lock);
-	/* what close acknowledges survives a crash: the queue record is durable
-	 * since the first write, the bytes are from here on */
+	/* what close acknowledges survives a crash: the queue record and the
+	 * copy's folder entries are durable since the first write (object_queue),
+	 * the bytes from here on */
 	if (object_dirty(c, o) && fdatasync(h->fd) < 0)
 		rc = -errno;
 	close(h->fd);
@@ -2296,19 +2599,21 @@ static void cache_destroy(struct store *s)
 	free(c);
 }
 
-/* $XDG_CACHE_HOME/umbrafs, else ~/.cache/umbrafs (malloc'd). */
-static char *default_base(void)
+/* $XDG_CACHE_HOME/umbrafs, else ~/.cache/umbrafs (malloc'd), the home from
+ * $HOME or the password database. Never a shared folder such as /tmp. */
+static int default_base(char **out, char **err)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char *out = NULL;
+	struct passwd *pw;
 
 	if (xdg && *xdg == '/')
-		return asprintf(&out, "%s/umbrafs", xdg) < 0 ? NULL : out;
-	if (!home || !*home) {
-		struct passwd *pw = getpwuid(getuid());
-		home = pw ? pw->pw_dir : "/tmp";
-	}
-	return asprintf(&out, "%s/.cache/umbrafs", home) < 0 ? NULL : out;
+		return asprintf(out, "%s/umbrafs", xdg) < 0 ? store_fail(err, -ENOMEM, "out of memory") : 0;
+	if ((!home || *home != '/') && (pw = getpwuid(getuid())))
+		home = pw->pw_dir;
+	if (!home || *home != '/')
+		return store_fail(err, -ENOENT, "no home folder for the cache (neither HOME nor "
+				  "XDG_CACHE_HOME is set): give one with --cache-dir");
+	return asprintf(out, "%s/.cache/umbrafs", home) < 0 ? store_fail(err, -ENOMEM, "out of memory") : 0;
 }
 
 static int make_folders(const char *path)
@@ -2331,15 +2636,41 @@ static int make_folders(const char *path)
 	return rc;
 }
 
+/* The cache folder must be ours alone: others could read what is cached
+ * (ciphertext, but also names and sizes) or plant upload records. */
+static int check_private(const char *dir, char **err)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0)
+		return store_fail(err, -errno, "%s: %s", dir, strerror(errno));
+	if (S_ISLNK(st.st_mode))
+		return store_fail(err, -EPERM, "the cache folder %s is a symbolic link: give the "
+				  "folder it points to with --cache-dir", dir);
+	if (!S_ISDIR(st.st_mode))
+		return store_fail(err, -ENOTDIR, "the cache folder %s is not a folder", dir);
+	if (st.st_uid != geteuid())
+		return store_fail(err, -EPERM, "the cache folder %s belongs to another user (uid %u): "
+				  "give one of yours with --cache-dir", dir, (unsigned)st.st_uid);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return store_fail(err, -EPERM, "the cache folder %s is writable by other users: "
+				  "chmod go-w it, or give another one with --cache-dir", dir);
+	return 0;
+}
+
 /* The cache folder: as given, or named by the store's URL; or a fresh one. */
 static int choose_folder(struct cache *c, char **err)
 {
-	char *base = c->opt.dir ? strdup(c->opt.dir) : default_base();
+	char *base = NULL;
 	char id[65];
 	int rc;
 
-	if (!base)
-		return store_fail(err, -ENOMEM, "out of memory");
+	if (!c->opt.dir)
+		rc = default_base(&base, err);
+	else
+		rc = (base = strdup(c->opt.dir)) ? 0 : store_fail(err, -ENOMEM, "out of memory");
+	if (rc)
+		return rc;
 	rc = make_folders(base);
 	if (rc) {
 		rc = store_fail(err, rc, "%s: cannot create the cache folder: %s", base, strerror(-rc));
@@ -2361,7 +2692,7 @@ static int choose_folder(struct cache *c, char **err)
 				strerror(errno));
 	}
 	free(base);
-	return rc;
+	return rc ? rc : check_private(c->dir, err);
 }
 
 static int open_subfolder(struct cache *c, const char *name, struct store **out, char **err)
@@ -2380,7 +2711,7 @@ static int open_subfolder(struct cache *c, const char *name, struct store **out,
 
 static int lock_folder(struct cache *c, char **err)
 {
-	c->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	c->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (c->dir_fd < 0)
 		return store_fail(err, -errno, "%s: %s", c->dir, strerror(errno));
 	c->lock_fd = openat(c->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -2391,6 +2722,50 @@ static int lock_folder(struct cache *c, char **err)
 				  "the cache folder %s is in use by another umbrafs (is %s mounted "
 				  "already?); give another one with --cache-dir",
 				  c->dir, c->remote->location);
+	return 0;
+}
+
+/* Record in the cache folder which remote it belongs to (no credentials:
+ * the remote's location), durably. */
+static int record_owner(struct cache *c, char **err)
+{
+	int fd = openat(c->dir_fd, OWNER_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			0600);
+	int rc;
+
+	if (fd < 0)
+		return store_fail(err, -errno, "%s/" OWNER_FILE ": %s", c->dir, strerror(errno));
+	rc = fd_write_all(fd, c->remote->location, strlen(c->remote->location));
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (!rc)
+		rc = sync_folder(c->dir_fd, "");
+	return rc ? store_fail(err, rc, "%s/" OWNER_FILE ": %s", c->dir, strerror(-rc)) : 0;
+}
+
+/* A cache folder serves one remote: another one would upload its queued
+ * changes. Recorded at the first use (or after a crash left it empty). */
+static int check_owner(struct cache *c, char **err)
+{
+	char owner[4096];
+	int fd = openat(c->dir_fd, OWNER_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0 && errno == ENOENT)
+		return record_owner(c, err);
+	if (fd < 0)
+		return store_fail(err, -errno, "%s/" OWNER_FILE ": %s", c->dir, strerror(errno));
+	n = fd_pread_full(fd, owner, sizeof owner - 1, 0);
+	close(fd);
+	if (n < 0)
+		return store_fail(err, (int)n, "%s/" OWNER_FILE ": %s", c->dir, strerror((int)-n));
+	if (n == 0)
+		return record_owner(c, err);
+	owner[n] = '\0';
+	if (strcmp(owner, c->remote->location) != 0)
+		return store_fail(err, -EEXIST, "the cache folder %s belongs to %s, not to %s: give "
+				  "another one with --cache-dir", c->dir, owner, c->remote->location);
 	return 0;
 }
 
@@ -2416,18 +2791,23 @@ static char *record_read(struct store *folder, const char *name)
 static int load_state_record(void *ctx, const char *name, bool is_dir)
 {
 	struct cache *c = ctx;
-	char *text = is_dir ? NULL : record_read(c->state, name);
+	char *text;
 	char *numbers, *etag, *path;
 	unsigned long long size;
 	long long mtime;
-	int complete, absent;
+	int complete, absent, moved = 0;
 	struct object *o;
 	struct stat st;
 
+	if (own_name(name)) { /* a temporary file of an interrupted write */
+		store_unlink(c->state, name);
+		return 0;
+	}
+	text = is_dir ? NULL : record_read(c->state, name);
 	if (!text)
 		return 0;
 	if (record_split(text, &numbers, &etag, &path) < 0 ||
-	    sscanf(numbers, "1 %llu %lld %d %d", &size, &mtime, &complete, &absent) != 4 ||
+	    sscanf(numbers, "1 %llu %lld %d %d %d", &size, &mtime, &complete, &absent, &moved) < 4 ||
 	    fstatat(c->objects_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
 	    !(o = object_get_locked(c, path))) {
 		store_unlink(c->state, name); /* nothing usable: forget it */
@@ -2438,6 +2818,7 @@ static int load_state_record(void *ctx, const char *name, bool is_dir)
 	o->size = (uint64_t)st.st_size;
 	o->mtime.tv_sec = (time_t)mtime;
 	o->base_absent = absent;
+	o->moved = moved;
 	o->complete = complete && (uint64_t)st.st_size == size;
 	o->last_use = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
 	o->refs--; /* the table's only */
@@ -2449,15 +2830,22 @@ static int load_state_record(void *ctx, const char *name, bool is_dir)
 static int load_queue_record(void *ctx, const char *name, bool is_dir)
 {
 	struct cache *c = ctx;
-	char *text = is_dir ? NULL : record_read(c->queue, name);
+	char *text;
 	char *numbers, *etag, *path;
-	int absent;
+	int absent, moved = 0;
 	struct object *o;
 
+	if (own_name(name)) { /* a temporary file of an interrupted write */
+		store_unlink(c->queue, name);
+		return 0;
+	}
+	text = is_dir ? NULL : record_read(c->queue, name);
 	if (!text)
 		return 0;
-	if (record_split(text, &numbers, &etag, &path) < 0 || sscanf(numbers, "1 %d", &absent) != 1) {
-		cache_log(c, LOG_ERR, "%s/queue/%s: unreadable upload record, ignored", c->dir, name);
+	if (record_split(text, &numbers, &etag, &path) < 0 ||
+	    sscanf(numbers, "1 %d %d", &absent, &moved) < 1) {
+		cache_log(c, LOG_ERR, "%s/queue/%s: unreadable upload record, deleted", c->dir, name);
+		store_unlink(c->queue, name);
 		free(text);
 		return 0;
 	}
@@ -2468,6 +2856,7 @@ static int load_queue_record(void *ctx, const char *name, bool is_dir)
 	} else {
 		snprintf(o->etag, sizeof o->etag, "%s", etag); /* the base of the change */
 		o->base_absent = absent;
+		o->moved = moved;
 		o->complete = true; /* made complete before its first change */
 		o->dirty = true;
 		o->due_ms = 0;
@@ -2586,6 +2975,8 @@ int store_cache_open(struct remote *r, const struct cache_options *o, struct sto
 	rc = c->base.location ? choose_folder(c, err) : store_fail(err, -ENOMEM, "out of memory");
 	if (!rc)
 		rc = lock_folder(c, err);
+	if (!rc)
+		rc = check_owner(c, err);
 	if (!rc)
 		rc = open_subfolder(c, "objects", &c->objects, err);
 	if (!rc)

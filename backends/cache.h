@@ -17,7 +17,9 @@
 #include "backends/store.h"
 
 struct cache_options {
-	const char *dir;          /* cache folder; NULL: $XDG_CACHE_HOME/umbrafs/<id of the URL> */
+	/* cache folder; NULL: $XDG_CACHE_HOME/umbrafs/<id of the URL>, else
+	 * ~/.cache/umbrafs/<id> (no home: an error asking for --cache-dir) */
+	const char *dir;
 	uint64_t max_bytes;       /* size limit; clean objects are evicted LRU; 0: default 4 GiB */
 	unsigned upload_delay_ms; /* upload this long after the last write; default 2000 */
 	unsigned meta_timeout_ms; /* listings and attributes kept this long; default 10000 */
@@ -38,20 +40,31 @@ typedef char *(*cache_conflict_fn)(void *ctx, const char *path);
 
 /* A store over remote r (owned from now on, destroyed with the store, also
  * on failure). Fails with a clear *err when another process holds the cache
- * folder (a second mount of the same store needs its own --cache-dir).
+ * folder (-EBUSY: a second mount of the same store needs its own
+ * --cache-dir), when the folder belongs to another remote (-EEXIST), and when
+ * it is not private: a symbolic link, another user's, or writable by group
+ * or others (-EPERM).
  *
- * Folder layout: lock (flock), objects/ (a mirror of the remote paths holding
- * ciphertext bytes, sparse while partly fetched), state/ (one record per
- * cached object: base ETag, size, complete), queue/ (one durable record per
- * object waiting for upload). Records are named by the SHA-256 of the path.
+ * Folder layout: lock (flock), store (the remote's location, no
+ * credentials), objects/ (a mirror of the remote paths holding ciphertext
+ * bytes, sparse while partly fetched), state/ (one record per cached object:
+ * base ETag, size, complete), queue/ (one durable record per object waiting
+ * for upload). Records are named by the SHA-256 of the path.
  *
  * Semantics worth knowing: getattr/list are answered from a per-folder
  * listing cached for meta_timeout_ms; setattr is accepted and ignored (remotes
  * keep no modes, owners or times); namespace changes (mkdir, rmdir, unlink,
  * rename, write_all) go to the remote at once; an object becomes complete
- * locally before its first write; fsync uploads now, or when the remote is
- * unreachable returns 0 once the change is durable in the queue (it uploads
- * when the store is back); a refused upload is -EIO and stays queued. */
+ * locally before its first write (a truncation fetches only what stays);
+ * fsync uploads now, or when the remote is unreachable (no connection, not
+ * an error answer) returns 0 once the change is durable in the queue (it
+ * uploads when the store is back); a refused upload is -EIO and stays
+ * queued. An upload replaces only the version its change is based on (or,
+ * for an object made here, nothing), else it becomes a conflict copy. An
+ * object found changed on the server while partly read fails reads and
+ * writes with -EIO until it is opened again. An unlinked object's open
+ * handles keep reading and writing its local copy (unlink fetches what
+ * it lacks first), which is never uploaded. */
 int store_cache_open(struct remote *r, const struct cache_options *o, struct store **out,
 		     char **err);
 

@@ -1,16 +1,19 @@
 /* The remote interface: an object store reached over the network (WebDAV,
- * S3). Remote stores are not used by fs/ directly: the cache (cache.c, to be
- * built) turns a remote into a struct store, keeping only ciphertext on disk.
+ * S3). Remote stores are not used by fs/ directly: the cache (cache.c) turns
+ * a remote into a struct store, keeping only ciphertext on disk.
  * Paths are as in store.h. Every function returns 0 on success, -errno on
  * failure: -ENOENT missing, -EEXIST exists, -EACCES/-EPERM refused by
- * credentials, -ESTALE precondition (ETag) failed, -EIO/-ETIMEDOUT/
- * -ECONNREFUSED/-EHOSTUNREACH transport problems after retries. */
+ * credentials, -ESTALE precondition (ETag) failed, -ETIMEDOUT/-ECONNREFUSED/
+ * -EHOSTUNREACH/-ENETUNREACH/-ECONNRESET the server could not be reached
+ * (after retries; the cache then works offline), -EIO anything else (a
+ * server error, a broken answer). */
 #ifndef REMOTE_H
 #define REMOTE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 struct remote;
@@ -24,6 +27,23 @@ struct remote_info {
 	struct timespec mtime;
 	char etag[REMOTE_ETAG_MAX]; /* "" when the server gives none */
 };
+
+/* Do two ETags name the same version? Servers differ in quoting them and in
+ * marking them weak ("W/"), so both are ignored; "" (none) matches nothing. */
+static inline bool remote_etag_equal(const char *a, const char *b)
+{
+	size_t la, lb;
+
+	a += strncmp(a, "W/", 2) == 0 ? 2 : 0;
+	b += strncmp(b, "W/", 2) == 0 ? 2 : 0;
+	la = strlen(a);
+	lb = strlen(b);
+	if (la >= 2 && a[0] == '"' && a[la - 1] == '"')
+		a++, la -= 2;
+	if (lb >= 2 && b[0] == '"' && b[lb - 1] == '"')
+		b++, lb -= 2;
+	return la && la == lb && memcmp(a, b, la) == 0;
+}
 
 /* Called once per entry of remote_list; non-zero stops the listing. */
 typedef int (*remote_list_cb)(void *ctx, const char *name, const struct remote_info *info);

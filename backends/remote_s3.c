@@ -32,6 +32,7 @@
  * with an empty <ETag>: the new ETag is then read with a HEAD. */
 #include "backends/http.h"
 #include "backends/remote.h"
+#include "backends/s3_xml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -323,9 +324,6 @@ static time_t parse_iso8601(const char *s)
 
 /* ---- listing ---- */
 
-/* Called per key (is_prefix false) or common prefix (true); full keys. */
-typedef int (*key_fn)(void *ctx, const char *key, bool is_prefix, const struct remote_info *info);
-
 static int add_query_param(struct http_buf *q, const char *name, const char *value)
 {
 	if ((q->len && http_buf_addstr(q, "&")) || http_buf_addstr(q, name) || http_buf_addstr(q, "="))
@@ -349,7 +347,7 @@ static int list_query(struct http_buf *q, const char *token, bool delimit, int m
 	return 0;
 }
 
-static int page_entries(xmlNode *root, key_fn fn, void *ctx)
+static int page_entries(xmlNode *root, s3_key_fn fn, void *ctx)
 {
 	int rc = 0;
 	for (xmlNode *n = root->children; n && !rc; n = n->next) {
@@ -377,9 +375,29 @@ static int page_entries(xmlNode *root, key_fn fn, void *ctx)
 	return rc;
 }
 
+int remote_s3_parse_list_page(const struct http_buf *body, bool follow, s3_key_fn fn, void *ctx,
+			      char **token)
+{
+	*token = NULL;
+	xmlDocPtr doc = http_xml_parse(body->data, body->len);
+	xmlNode *root = reply_root(doc, "ListBucketResult");
+	int rc = root ? page_entries(root, fn, ctx) : -EIO;
+	if (!rc && follow) {
+		char *truncated = http_xml_child_text(root, NULL, "IsTruncated");
+		if (truncated && strcmp(truncated, "true") == 0) {
+			*token = http_xml_child_text(root, NULL, "NextContinuationToken");
+			if (!*token)
+				rc = -EIO;
+		}
+		free(truncated);
+	}
+	xmlFreeDoc(doc);
+	return rc;
+}
+
 /* List keys under prefix (delimit: one level, folders as common prefixes),
  * following continuation tokens; max_keys > 0 stops after the first page. */
-static int list_keys(struct s3 *s, const char *prefix, bool delimit, int max_keys, key_fn fn,
+static int list_keys(struct s3 *s, const char *prefix, bool delimit, int max_keys, s3_key_fn fn,
 		     void *ctx)
 {
 	char *token = NULL;
@@ -397,22 +415,8 @@ static int list_keys(struct s3 *s, const char *prefix, bool delimit, int max_key
 		free(q.data);
 		if (!rc)
 			rc = s3_errno(resp.status);
-		xmlDocPtr doc = rc ? NULL : http_xml_parse(resp.body.data, resp.body.len);
-		xmlNode *root = reply_root(doc, "ListBucketResult");
-		if (!rc && !root)
-			rc = -EIO;
 		if (!rc)
-			rc = page_entries(root, fn, ctx);
-		if (!rc && !max_keys) {
-			char *truncated = http_xml_child_text(root, NULL, "IsTruncated");
-			if (truncated && strcmp(truncated, "true") == 0) {
-				token = http_xml_child_text(root, NULL, "NextContinuationToken");
-				if (!token)
-					rc = -EIO;
-			}
-			free(truncated);
-		}
-		xmlFreeDoc(doc);
+			rc = remote_s3_parse_list_page(&resp.body, !max_keys, fn, ctx, &token);
 		http_response_free(&resp);
 	} while (!rc && token);
 	free(token);
@@ -541,17 +545,6 @@ static int s3_get(struct remote *r, const char *path, uint64_t off, uint64_t len
 	return rc;
 }
 
-/* ETags compare without their quotes. */
-static bool etag_equal(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la >= 2 && a[0] == '"')
-		a++, la -= 2;
-	if (lb >= 2 && b[0] == '"')
-		b++, lb -= 2;
-	return la == lb && memcmp(a, b, la) == 0;
-}
-
 /* Append the header for put's condition (radosgw needs the ETag unquoted). */
 static int condition_headers(const char *if_match, struct curl_slist **headers)
 {
@@ -619,13 +612,12 @@ static int check_condition(struct remote *r, const char *path, const char *if_ma
 		return *if_match ? -ESTALE : 0;
 	if (rc)
 		return rc;
-	if (!*if_match || info.is_dir || !etag_equal(info.etag, if_match))
+	if (!*if_match || info.is_dir || !remote_etag_equal(info.etag, if_match))
 		return -ESTALE;
 	return 0;
 }
 
-/* Text of child `name` of a reply's root `root_name`; malloc'd, or NULL. */
-static char *reply_field(const struct http_buf *body, const char *root_name, const char *name)
+char *remote_s3_reply_field(const struct http_buf *body, const char *root_name, const char *name)
 {
 	xmlDocPtr doc = http_xml_parse(body->data, body->len);
 	xmlNode *root = reply_root(doc, root_name);
@@ -682,7 +674,7 @@ static int put_multipart(struct s3 *s, const char *key, int fd, uint64_t size,
 	int rc = s3_simple(s, "POST", key, "uploads=", "", &resp);
 	if (!rc)
 		rc = s3_errno(resp.status);
-	char *upload_id = rc ? NULL : reply_field(&resp.body, "InitiateMultipartUploadResult", "UploadId");
+	char *upload_id = rc ? NULL : remote_s3_reply_field(&resp.body, "InitiateMultipartUploadResult", "UploadId");
 	http_response_free(&resp);
 	if (!rc && !upload_id)
 		rc = -EIO;
@@ -701,7 +693,7 @@ static int put_multipart(struct s3 *s, const char *key, int fd, uint64_t size,
 		rc = s3_errno(resp.status);
 	if (!rc) {
 		/* a 200 reply may still carry an <Error> */
-		char *e = reply_field(&resp.body, "CompleteMultipartUploadResult", "ETag");
+		char *e = remote_s3_reply_field(&resp.body, "CompleteMultipartUploadResult", "ETag");
 		if (e)
 			snprintf(etag, REMOTE_ETAG_MAX, "%s", e);
 		else

@@ -23,6 +23,7 @@
  *   parent is then looked up to report -ENOENT. */
 #include "backends/http.h"
 #include "backends/remote.h"
+#include "backends/webdav_xml.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -73,8 +74,6 @@ static void request_init(const struct webdav *w, struct http_request *req, const
 }
 
 /* ---- PROPFIND ---- */
-
-typedef int (*entry_fn)(void *ctx, const char *path, const struct remote_info *info);
 
 /* Decoded path of an href, which may be an absolute URL or an absolute path. */
 static char *href_path(const char *href)
@@ -127,9 +126,7 @@ static void info_from_prop(const xmlNode *prop, struct remote_info *info)
 	}
 }
 
-/* Call fn for every <response> of a multistatus body with its decoded path
- * (no trailing '/') and the properties of its 200 propstat. */
-static int parse_multistatus(const struct http_buf *body, entry_fn fn, void *ctx)
+int remote_webdav_parse_multistatus(const struct http_buf *body, webdav_entry_fn fn, void *ctx)
 {
 	xmlDocPtr doc = http_xml_parse(body->data, body->len);
 	xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
@@ -160,7 +157,8 @@ static int parse_multistatus(const struct http_buf *body, entry_fn fn, void *ctx
 	return rc;
 }
 
-static int propfind(struct webdav *w, const char *path, bool collection, entry_fn fn, void *ctx)
+static int propfind(struct webdav *w, const char *path, bool collection, webdav_entry_fn fn,
+		    void *ctx)
 {
 	char *url = url_for(w, path, collection);
 	if (!url)
@@ -185,7 +183,7 @@ static int propfind(struct webdav *w, const char *path, bool collection, entry_f
 	if (rc == 0 && resp.status != 207)
 		rc = resp.status / 100 == 2 ? -EIO : http_status_errno(resp.status);
 	if (rc == 0)
-		rc = parse_multistatus(&resp.body, fn, ctx);
+		rc = remote_webdav_parse_multistatus(&resp.body, fn, ctx);
 	http_response_free(&resp);
 	curl_slist_free_all(h2);
 	free(url);

@@ -156,6 +156,10 @@ struct store_url_options {
  * sets *err to a malloc'd message for the user. */
 int store_open_url(const char *url, const struct store_url_options *o, struct store **out, char **err);
 
+/* Is path a store path: relative, '/'-separated, no empty, "." or ".."
+ * component, shorter than PATH_MAX? allow_root: "" (the root) is one too. */
+bool store_path_is_valid(const char *path, bool allow_root);
+
 /* The local-folder store rooted at dir (which must exist). */
 int store_local_open(const char *dir, struct store **out, char **err);
 

@@ -6,6 +6,7 @@
  * The vault format never stores symlinks, so the last component of a path is
  * never followed either (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW). */
 #include "backends/store.h"
+#include "backends/fdio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,9 +43,7 @@ static int local_fd(struct store_obj *o)
 	return ((struct local_obj *)o)->fd;
 }
 
-/* A store path: relative, '/'-separated, no empty, "." or ".." component.
- * allow_root: "" (the root itself) is accepted too. */
-static bool path_is_valid(const char *path, bool allow_root)
+bool store_path_is_valid(const char *path, bool allow_root)
 {
 	if (!path)
 		return false;
@@ -87,7 +86,7 @@ static int local_getattr(struct store *s, const char *path, struct store_attr *a
 {
 	struct stat st;
 
-	if (!path_is_valid(path, true))
+	if (!store_path_is_valid(path, true))
 		return -EINVAL;
 	if (fstatat(local_root(s), at_path(path), &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
@@ -130,7 +129,7 @@ static int apply_attrs(int fd, const char *p, const struct store_attr *a, int to
 
 static int local_setattr(struct store *s, const char *path, const struct store_attr *a, int to_set)
 {
-	if (!path_is_valid(path, true))
+	if (!store_path_is_valid(path, true))
 		return -EINVAL;
 	return apply_attrs(local_root(s), at_path(path), a, to_set);
 }
@@ -185,7 +184,7 @@ static int local_list(struct store *s, const char *dir, store_list_cb cb, void *
 	int fd, rc;
 	DIR *d;
 
-	if (!path_is_valid(dir, true))
+	if (!store_path_is_valid(dir, true))
 		return -EINVAL;
 	fd = openat(local_root(s), at_path(dir), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -203,21 +202,21 @@ static int local_list(struct store *s, const char *dir, store_list_cb cb, void *
 
 static int local_mkdir(struct store *s, const char *path)
 {
-	if (!path_is_valid(path, false))
+	if (!store_path_is_valid(path, false))
 		return -EINVAL;
 	return mkdirat(local_root(s), path, 0755) < 0 ? -errno : 0;
 }
 
 static int local_rmdir(struct store *s, const char *path)
 {
-	if (!path_is_valid(path, false))
+	if (!store_path_is_valid(path, false))
 		return -EINVAL;
 	return unlinkat(local_root(s), path, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
 
 static int local_unlink(struct store *s, const char *path)
 {
-	if (!path_is_valid(path, false))
+	if (!store_path_is_valid(path, false))
 		return -EINVAL;
 	return unlinkat(local_root(s), path, 0) < 0 ? -errno : 0;
 }
@@ -226,7 +225,7 @@ static int local_rename(struct store *s, const char *from, const char *to, unsig
 {
 	unsigned sys_flags = 0;
 
-	if (!path_is_valid(from, false) || !path_is_valid(to, false))
+	if (!store_path_is_valid(from, false) || !store_path_is_valid(to, false))
 		return -EINVAL;
 	if (flags & ~(unsigned)(STORE_RENAME_NOREPLACE | STORE_RENAME_EXCHANGE))
 		return -EINVAL;
@@ -298,7 +297,7 @@ static int local_read_all(struct store *s, const char *path, size_t max, uint8_t
 {
 	int fd, rc;
 
-	if (!path_is_valid(path, false))
+	if (!store_path_is_valid(path, false))
 		return -EINVAL;
 	fd = openat(local_root(s), path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -306,24 +305,6 @@ static int local_read_all(struct store *s, const char *path, size_t max, uint8_t
 	rc = read_fd_all(fd, max, buf, len);
 	close(fd);
 	return rc;
-}
-
-static int write_fd_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* Create a new temporary file ".umbrafs-tmp-XXXXXX" in folder dir_fd and
@@ -384,7 +365,7 @@ static int replace_atomically(int dir_fd, const char *name, const void *buf, siz
 	fd = create_temp_file(dir_fd, tmp);
 	if (fd < 0)
 		return fd;
-	rc = write_fd_all(fd, buf, len);
+	rc = fd_write_all(fd, buf, len);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && rc == 0)
@@ -403,7 +384,7 @@ static int local_write_all(struct store *s, const char *path, const void *buf, s
 	const char *base;
 	int dir_fd, rc;
 
-	if (!path_is_valid(path, false))
+	if (!store_path_is_valid(path, false))
 		return -EINVAL;
 	dir_fd = open_parent(s, path, &base);
 	if (dir_fd < 0)
@@ -438,7 +419,7 @@ static int local_open(struct store *s, const char *path, unsigned flags, struct 
 	struct local_obj *o;
 	int fd;
 
-	if (!path_is_valid(path, false))
+	if (!store_path_is_valid(path, false))
 		return -EINVAL;
 	o = malloc(sizeof *o);
 	if (!o)
@@ -462,42 +443,16 @@ static int local_open(struct store *s, const char *path, unsigned flags, struct 
 
 static ssize_t local_pread(struct store_obj *o, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
-	size_t done = 0;
-
 	if (len > SSIZE_MAX || off > (uint64_t)INT64_MAX)
 		return -EINVAL;
-	while (done < len) {
-		ssize_t n = pread(local_fd(o), p + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	return fd_pread_full(local_fd(o), buf, len, off);
 }
 
 static ssize_t local_pwrite(struct store_obj *o, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-	size_t done = 0;
-
 	if (len > SSIZE_MAX || off > (uint64_t)INT64_MAX - len)
 		return -EFBIG;
-	while (done < len) {
-		ssize_t n = pwrite(local_fd(o), p + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	return fd_pwrite_full(local_fd(o), buf, len, off);
 }
 
 static int local_truncate(struct store_obj *o, uint64_t size)

@@ -24,6 +24,10 @@ struct fake_remote {
 	struct fake_entry entries[FAKE_MAX];
 	int n;
 	int fail;
+	int fail_op[FAKE_OPS];
+	unsigned delay_ms[FAKE_OPS];
+	bool no_etags;
+	bool move_changes_etags;
 	unsigned counts[FAKE_OPS];
 	unsigned etag_seq;
 };
@@ -69,29 +73,45 @@ static struct fake_entry *add(struct fake_remote *f, const char *path, bool is_d
 	return e;
 }
 
+static void new_etag(struct fake_remote *f, struct fake_entry *e)
+{
+	snprintf(e->etag, sizeof e->etag, "\"v%u\"", ++f->etag_seq);
+}
+
 static void set_data(struct fake_remote *f, struct fake_entry *e, const void *data, size_t len)
 {
 	free(e->data);
 	e->data = malloc(len ? len : 1);
 	memcpy(e->data, data, len);
 	e->len = len;
-	snprintf(e->etag, sizeof e->etag, "\"v%u\"", ++f->etag_seq);
+	new_etag(f, e);
 }
 
-static void info_of(const struct fake_entry *e, struct remote_info *info)
+static void info_of(const struct fake_remote *f, const struct fake_entry *e,
+		    struct remote_info *info)
 {
 	memset(info, 0, sizeof *info);
 	info->is_dir = e->is_dir;
 	info->size = e->len;
 	info->mtime.tv_sec = 1700000000;
-	snprintf(info->etag, sizeof info->etag, "%s", e->etag);
+	snprintf(info->etag, sizeof info->etag, "%s", f->no_etags ? "" : e->etag);
 }
 
 /* Count the request; its error when failing. Lock held. */
 static int begin(struct fake_remote *f, enum fake_op op)
 {
 	f->counts[op]++;
-	return f->fail;
+	return f->fail ? f->fail : f->fail_op[op];
+}
+
+/* Unlock, after the request's delay if it has one. */
+static void end(struct fake_remote *f, enum fake_op op)
+{
+	unsigned ms = f->delay_ms[op];
+
+	pthread_mutex_unlock(&f->lock);
+	if (ms)
+		usleep(ms * 1000);
 }
 
 static int fake_head(struct remote *r, const char *path, struct remote_info *info)
@@ -104,13 +124,13 @@ static int fake_head(struct remote *r, const char *path, struct remote_info *inf
 	if (!rc) {
 		struct fake_entry *e = find(f, path);
 		if (e)
-			info_of(e, info);
+			info_of(f, e, info);
 		else if (!*path)
 			*info = (struct remote_info){ .is_dir = true };
 		else
 			rc = -ENOENT;
 	}
-	pthread_mutex_unlock(&f->lock);
+	end(f, FAKE_HEAD);
 	return rc;
 }
 
@@ -129,10 +149,10 @@ static int fake_list(struct remote *r, const char *dir, remote_list_cb cb, void 
 		struct remote_info info;
 		if ((n && (strncmp(p, dir, n) || p[n] != '/')) || strchr(name, '/'))
 			continue;
-		info_of(&f->entries[i], &info);
+		info_of(f, &f->entries[i], &info);
 		rc = cb(ctx, name, &info);
 	}
-	pthread_mutex_unlock(&f->lock);
+	end(f, FAKE_LIST);
 	return rc;
 }
 
@@ -157,8 +177,8 @@ static int fake_get_op(struct remote *r, const char *path, uint64_t off, uint64_
 			*got = n;
 	}
 	if (!rc && info)
-		info_of(e, info);
-	pthread_mutex_unlock(&f->lock);
+		info_of(f, e, info);
+	end(f, FAKE_GET);
 	return rc;
 }
 
@@ -186,9 +206,9 @@ static int fake_put(struct remote *r, const char *path, int fd, uint64_t size, c
 			e = add(f, path, false);
 		set_data(f, e, buf, size);
 		if (info)
-			info_of(e, info);
+			info_of(f, e, info);
 	}
-	pthread_mutex_unlock(&f->lock);
+	end(f, FAKE_PUT);
 	free(buf);
 	return rc;
 }
@@ -206,7 +226,7 @@ static int fake_mkdir_op(struct remote *r, const char *path)
 		rc = -ENOENT;
 	if (!rc)
 		add(f, path, true);
-	pthread_mutex_unlock(&f->lock);
+	end(f, FAKE_MKDIR);
 	return rc;
 }
 
@@ -234,7 +254,7 @@ static int fake_rmdir(struct remote *r, const char *path)
 			rc = -ENOTEMPTY;
 	if (!rc)
 		drop(f, e);
-	pthread_mutex_unlock(&f->lock);
+	end(f, FAKE_RMDIR);
 	return rc;
 }
 
@@ -251,7 +271,7 @@ static int fake_remove(struct remote *r, const char *path)
 		rc = e ? -EISDIR : -ENOENT;
 	if (!rc)
 		drop(f, e);
-	pthread_mutex_unlock(&f->lock);
+	end(f, FAKE_REMOVE);
 	return rc;
 }
 
@@ -285,9 +305,11 @@ static int fake_move(struct remote *r, const char *from, const char *to, bool ov
 		else {
 			free(p);
 			f->entries[i].path = moved;
+			if (f->move_changes_etags && !f->entries[i].is_dir)
+				new_etag(f, &f->entries[i]);
 		}
 	}
-	pthread_mutex_unlock(&f->lock);
+	end(f, FAKE_MOVE);
 	return rc;
 }
 
@@ -338,6 +360,40 @@ void fake_fail(struct fake_remote *f, int err)
 	pthread_mutex_lock(&f->lock);
 	f->fail = err;
 	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_fail_op(struct fake_remote *f, enum fake_op op, int err)
+{
+	pthread_mutex_lock(&f->lock);
+	f->fail_op[op] = err;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_delay(struct fake_remote *f, enum fake_op op, unsigned ms)
+{
+	pthread_mutex_lock(&f->lock);
+	f->delay_ms[op] = ms;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_without_etags(struct fake_remote *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->no_etags = true;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_move_changes_etags(struct fake_remote *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->move_changes_etags = true;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_set_location(struct fake_remote *f, const char *location)
+{
+	free(f->base.location);
+	f->base.location = strdup(location);
 }
 
 unsigned fake_count(struct fake_remote *f, enum fake_op op)

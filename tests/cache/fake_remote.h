@@ -24,6 +24,16 @@ struct remote *fake_as_remote(struct fake_remote *f);
 
 /* Make every request fail with err (0: work again). */
 void fake_fail(struct fake_remote *f, int err);
+/* Make requests of one kind fail with err (0: work again). */
+void fake_fail_op(struct fake_remote *f, enum fake_op op, int err);
+/* Requests of one kind take ms longer (after their work is done). */
+void fake_delay(struct fake_remote *f, enum fake_op op, unsigned ms);
+/* A server that gives no ETags at all. */
+void fake_without_etags(struct fake_remote *f);
+/* Moves give the moved objects new ETags (as S3's copy does). */
+void fake_move_changes_etags(struct fake_remote *f);
+/* Another URL for messages and for the cache folder's owner (default "fake://remote"). */
+void fake_set_location(struct fake_remote *f, const char *location);
 /* Requests of one kind so far. */
 unsigned fake_count(struct fake_remote *f, enum fake_op op);
 void fake_reset_counts(struct fake_remote *f);

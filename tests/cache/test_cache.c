@@ -8,6 +8,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +19,42 @@
 #define MIB (1024 * 1024)
 #define UPLOAD_DELAY_MS 100
 #define META_TIMEOUT_MS 300
+
+/* fsync is wrapped (-Wl,--wrap=fsync, see meson.build): the folders
+ * fsync'd, in order, so that tests can see what was made durable when. */
+#define SYNC_LOG_MAX 256
+static pthread_mutex_t sync_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *sync_log[SYNC_LOG_MAX];
+static int sync_log_n;
+
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+
+int __wrap_fsync(int fd)
+{
+	char link[64], path[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof path - 1);
+	if (n > 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		path[n] = '\0';
+		pthread_mutex_lock(&sync_log_lock);
+		if (sync_log_n < SYNC_LOG_MAX)
+			sync_log[sync_log_n++] = strdup(path);
+		pthread_mutex_unlock(&sync_log_lock);
+	}
+	return __real_fsync(fd);
+}
+
+static void sync_log_clear(void)
+{
+	pthread_mutex_lock(&sync_log_lock);
+	while (sync_log_n)
+		free(sync_log[--sync_log_n]);
+	pthread_mutex_unlock(&sync_log_lock);
+}
 
 static char *root;      /* temp folder of this run */
 static char cache_dir[4096];
@@ -84,6 +122,22 @@ static struct store *open_cache_with(struct fake_remote *f, uint64_t max_bytes, 
 static struct store *open_cache(struct fake_remote *f)
 {
 	return open_cache_with(f, 0, UPLOAD_DELAY_MS);
+}
+
+/* Where in the sync log the cache folder's sub-folder sub was fsync'd
+ * first; SYNC_LOG_MAX if never. */
+static int synced_at(const char *sub)
+{
+	char want[PATH_MAX + 64];
+	int at = SYNC_LOG_MAX;
+
+	snprintf(want, sizeof want, "%s/%s", cache_dir, sub);
+	pthread_mutex_lock(&sync_log_lock);
+	for (int i = sync_log_n - 1; i >= 0; i--)
+		if (strcmp(sync_log[i], want) == 0)
+			at = i;
+	pthread_mutex_unlock(&sync_log_lock);
+	return at;
 }
 
 /* A fresh cache folder for the next test. */
@@ -399,7 +453,7 @@ static void test_full_cache_disk(void)
 	ssize_t n = 0;
 
 	new_cache_dir("tmpfs");
-	if (mkdir(cache_dir, 0700) < 0 || mount("umbrafs-test", cache_dir, "tmpfs", 0, "size=2m") < 0) {
+	if (mkdir(cache_dir, 0700) < 0 || mount("umbrafs-test", cache_dir, "tmpfs", 0, "size=2m,mode=0700") < 0) {
 		printf("# skipped: full cache disk (needs root to mount a tmpfs)\n");
 		free(data);
 		fake_free(f);
@@ -603,6 +657,440 @@ static void test_one_mount_per_folder(void)
 	fake_free(g);
 }
 
+/* The other client's version, changed while ours was partly read, is not
+ * overwritten by a mix of both: reads and writes of the old version fail
+ * until it is opened afresh. */
+static void test_remote_change_is_never_mixed_in(void)
+{
+	struct fake_remote *f = fake_new();
+	size_t len = 8 * MIB;
+	uint8_t *v1 = malloc(len), *v2 = malloc(len), buf[100];
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("changed");
+	memset(v1, 'A', len);
+	memset(v2, 'B', len);
+	fake_mkdir(f, "dir");
+	fake_set(f, "dir/big", v1, len);
+	s = open_cache_with(f, 0, 50);
+	conflict_calls = 0;
+	store_cache_set_conflict_handler(s, conflict_name, NULL);
+	CHECK_EQ(store_open(s, "dir/big", 0, &o), 0);
+	CHECK_EQ(store_pread(o, buf, sizeof buf, 0), (long)sizeof buf);
+	fake_set(f, "dir/big", v2, len); /* another client */
+	CHECK_EQ(store_pread(o, buf, sizeof buf, 7 * MIB), -EIO);
+	CHECK_EQ(store_pwrite(o, "XXXX", 4, 0), -EIO);
+	CHECK_EQ(store_pread(o, buf, sizeof buf, 6 * MIB), -EIO);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(wait_for_object(f, "dir/big", v2, len));
+	CHECK_EQ(conflict_calls, 0);
+	read_whole(s, "dir/big", v2, len); /* opened afresh: theirs */
+	store_destroy(s);
+	fake_free(f);
+	free(v1);
+	free(v2);
+}
+
+/* A server without ETags: a change is never uploaded over whatever is
+ * there (it becomes a conflict copy instead). */
+static void test_unknown_base_is_never_overwritten(void)
+{
+	struct fake_remote *f = fake_new();
+	const char base[] = "base", mine[] = "mine", theirs[] = "theirs!";
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("no-etags");
+	fake_without_etags(f);
+	fake_set(f, "notes", base, sizeof base);
+	s = open_cache_with(f, 0, 50);
+	conflict_calls = 0;
+	store_cache_set_conflict_handler(s, conflict_name, NULL);
+	CHECK_EQ(store_open(s, "notes", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, mine, sizeof mine, 0), (long)sizeof mine);
+	fake_set(f, "notes", theirs, sizeof theirs);
+	CHECK_EQ(store_fsync(o, false), -EIO);
+	CHECK_EQ(store_close(o), 0);
+	CHECK(wait_for_object(f, "notes (conflict)", mine, sizeof mine));
+	CHECK(wait_for_object(f, "notes", theirs, sizeof theirs));
+	store_destroy(s);
+	fake_free(f);
+}
+
+struct late_write {
+	struct store_obj *o;
+	ssize_t result;
+};
+
+static void *write_during_rename(void *arg)
+{
+	struct late_write *w = arg;
+
+	sleep_ms(100);
+	w->result = store_pwrite(w->o, "SECOND", 6, 5);
+	return NULL;
+}
+
+/* A change made while its object is being renamed is queued under the new
+ * name: the next mount uploads it there. */
+static void test_rename_moves_the_queued_change(void)
+{
+	struct fake_remote *f = fake_new();
+	struct late_write w = { 0 };
+	struct store *s;
+	pthread_t t;
+
+	new_cache_dir("rename-queue");
+	fake_delay(f, FAKE_MOVE, 300);
+	s = open_cache_with(f, 0, 60000);
+	CHECK_EQ(store_open(s, "a", STORE_O_CREATE | STORE_O_EXCL, &w.o), 0);
+	CHECK_EQ(store_pwrite(w.o, "FIRST", 5, 0), 5);
+	pthread_create(&t, NULL, write_during_rename, &w);
+	CHECK_EQ(store_rename(s, "a", "b", 0), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(w.result, 6);
+	CHECK_EQ(store_close(w.o), 0); /* acknowledged */
+	store_destroy(s);              /* gone without uploading, as in a crash */
+	fake_delay(f, FAKE_MOVE, 0);
+	s = open_cache(f);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(wait_for_object(f, "b", "FIRSTSECOND", 11));
+	CHECK(!fake_has(f, "a"));
+	store_destroy(s);
+	fake_free(f);
+}
+
+static int ignore_entry(void *ctx, const char *name, bool is_dir)
+{
+	(void)ctx;
+	(void)name;
+	(void)is_dir;
+	return 0;
+}
+
+static void *list_dir(void *arg)
+{
+	store_list(arg, "dir", ignore_entry, NULL);
+	return NULL;
+}
+
+/* A listing fetched while a local change happens does not undo it. */
+static void test_listing_fetch_keeps_a_local_change(void)
+{
+	struct fake_remote *f = fake_new();
+	struct store_attr a;
+	struct store_obj *o;
+	struct store *s;
+	pthread_t t;
+	char buf[8] = { 0 };
+
+	new_cache_dir("listing-race");
+	fake_mkdir(f, "dir");
+	s = open_cache_with(f, 0, 50);
+	CHECK_EQ(store_open(s, "dir/new", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_pwrite(o, "data", 4, 0), 4);
+	sleep_ms(META_TIMEOUT_MS + 50); /* the listing is stale: the next use fetches it */
+	fake_delay(f, FAKE_LIST, 200);  /* listed before the upload, answered after it */
+	pthread_create(&t, NULL, list_dir, s);
+	sleep_ms(50);
+	CHECK_EQ(store_fsync(o, false), 0);
+	CHECK_EQ(store_close(o), 0);
+	pthread_join(t, NULL);
+	fake_delay(f, FAKE_LIST, 0);
+	CHECK(fake_has(f, "dir/new"));
+	CHECK_EQ(store_getattr(s, "dir/new", &a), 0);
+	CHECK_EQ(store_open(s, "dir/new", STORE_O_CREATE, &o), 0);
+	CHECK_EQ(store_pread(o, buf, 4, 0), 4);
+	CHECK(memcmp(buf, "data", 4) == 0);
+	CHECK_EQ(store_close(o), 0);
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* What close or fsync acknowledges survives a power cut: the folder entries
+ * of a new local copy (and of new mirror folders) are durable before its
+ * queue record is, and the record's removal after the upload is durable. */
+static void test_changes_durable_before_queued(void)
+{
+	struct fake_remote *f = fake_new();
+	uint8_t *got;
+	struct store_obj *o;
+	struct store *s;
+	size_t len;
+
+	new_cache_dir("durable");
+	fake_mkdir(f, "d1");
+	fake_mkdir(f, "d1/d2");
+	fake_set(f, "old", "old", 3);
+	s = open_cache_with(f, 0, 60000);
+	sync_log_clear();
+	CHECK_EQ(store_open(s, "d1/d2/new", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK(synced_at("queue") < SYNC_LOG_MAX);
+	CHECK(synced_at("objects") < synced_at("queue"));
+	CHECK(synced_at("objects/d1") < synced_at("queue"));
+	CHECK(synced_at("objects/d1/d2") < synced_at("queue"));
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_read_all(s, "old", 100, &got, &len), 0); /* cached, clean */
+	free(got);
+	sync_log_clear();
+	CHECK_EQ(store_open(s, "old", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, "new", 3, 0), 3);
+	CHECK(synced_at("objects") < synced_at("queue"));
+	CHECK(synced_at("queue") < SYNC_LOG_MAX);
+	CHECK_EQ(store_close(o), 0);
+	sync_log_clear();
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK_EQ(files_in("queue"), 0);
+	CHECK(synced_at("queue") < SYNC_LOG_MAX);
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* Is there an entry named name in the cache folder's sub-folder? */
+static bool cache_has(const char *sub, const char *name)
+{
+	char path[PATH_MAX + 128];
+
+	snprintf(path, sizeof path, "%s/%s/%s", cache_dir, sub, name);
+	return access(path, F_OK) == 0;
+}
+
+static void put_file(const char *sub, const char *name, const char *text)
+{
+	char path[PATH_MAX + 128];
+	FILE *fp;
+
+	snprintf(path, sizeof path, "%s/%s/%s", cache_dir, sub, name);
+	fp = fopen(path, "w");
+	if (CHECK(fp != NULL)) {
+		fputs(text, fp);
+		fclose(fp);
+	}
+}
+
+/* Open handles of unlinked objects keep working and queue nothing; the
+ * next mount finds no unusable records (and deletes any it finds). */
+static void test_unlinked_open_objects(void)
+{
+	struct fake_remote *f = fake_new();
+	size_t len = 8 * MIB;
+	uint8_t *data = pattern(len, 5);
+	struct store_obj *o;
+	struct store *s;
+	char buf[8];
+
+	new_cache_dir("unlinked");
+	fake_set(f, "x", data, len);
+	fake_set(f, "y", "small", 5);
+	s = open_cache_with(f, 0, 50);
+	CHECK_EQ(store_open(s, "x", 0, &o), 0);
+	CHECK(reads_as(o, 0, data, 8)); /* partly cached */
+	CHECK_EQ(store_unlink(s, "x"), 0);
+	CHECK(!fake_has(f, "x"));
+	CHECK(reads_as(o, 7 * MIB, data + 7 * MIB, 8));
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_open(s, "y", 0, &o), 0);
+	CHECK_EQ(store_pread(o, buf, 5, 0), 5);
+	CHECK_EQ(store_unlink(s, "y"), 0);
+	CHECK_EQ(store_pwrite(o, "Z", 1, 0), 1);
+	CHECK_EQ(store_fsync(o, false), 0);
+	CHECK_EQ(store_pread(o, buf, 5, 0), 5);
+	CHECK(memcmp(buf, "Zmall", 5) == 0);
+	CHECK_EQ(files_in("queue"), 0);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(files_in("queue"), 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(!fake_has(f, "y"));
+	store_destroy(s);
+	/* leftovers of a crash: unreadable records, temporary files */
+	put_file("queue", "0123456789abcdef", "garbage\n");
+	put_file("queue", ".umbrafs-tmp-abcdef", "1 0\t\"v1\"\tz\n");
+	put_file("state", ".umbrafs-tmp-ghijkl", "1 5 0 1 0\t\"v1\"\tz\n");
+	put_file("objects", "z", "zzzzz");
+	s = open_cache_with(f, 0, 50);
+	CHECK(!cache_has("queue", "0123456789abcdef"));
+	CHECK(!cache_has("queue", ".umbrafs-tmp-abcdef"));
+	CHECK(!cache_has("state", ".umbrafs-tmp-ghijkl"));
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(!fake_has(f, "z"));
+	store_destroy(s);
+	fake_free(f);
+	free(data);
+}
+
+/* O_CREAT while offline, with no listing known: a cached copy is opened as
+ * it is, not truncated. */
+static void test_create_offline_keeps_the_cached_copy(void)
+{
+	struct fake_remote *f = fake_new();
+	const char text[] = "cached before the outage";
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("create-offline");
+	fake_set(f, "doc", text, sizeof text);
+	s = open_cache(f);
+	read_whole(s, "doc", (const uint8_t *)text, sizeof text);
+	store_destroy(s);
+	s = open_cache(f); /* no listing known */
+	fake_fail(f, -ECONNREFUSED);
+	CHECK_EQ(store_open(s, "doc", STORE_O_CREATE, &o), 0);
+	CHECK(reads_as(o, 0, (const uint8_t *)text, sizeof text));
+	CHECK_EQ(store_close(o), 0);
+	fake_fail(f, 0);
+	store_destroy(s);
+	CHECK(wait_for_object(f, "doc", text, sizeof text));
+	fake_free(f);
+}
+
+/* A cache folder belongs to one remote: another one is refused (it would
+ * upload the first one's queued changes). */
+static void test_cache_folder_of_another_remote(void)
+{
+	struct fake_remote *f = fake_new(), *g = fake_new();
+	struct cache_options opt = { .dir = cache_dir };
+	struct store_obj *o;
+	struct store *s, *t = NULL;
+	char *err = NULL;
+
+	new_cache_dir("owner");
+	s = open_cache_with(f, 0, 60000);
+	CHECK_EQ(store_open(s, "mine", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_close(o), 0);
+	store_destroy(s);
+	fake_set_location(g, "fake://other");
+	CHECK_EQ(store_cache_open(fake_as_remote(g), &opt, &t, &err), -EEXIST);
+	CHECK(err && strstr(err, "fake://remote") && strstr(err, "--cache-dir"));
+	free(err);
+	if (t) {
+		store_cache_flush(t);
+		store_destroy(t);
+	}
+	CHECK(!fake_has(g, "mine"));
+	s = open_cache(f);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(fake_has(f, "mine"));
+	store_destroy(s);
+	fake_free(f);
+	fake_free(g);
+}
+
+/* The cache folder must be ours alone: no symlink, not writable by others. */
+static void test_cache_folder_must_be_private(void)
+{
+	struct fake_remote *f = fake_new();
+	struct cache_options opt = { .dir = cache_dir };
+	char real[PATH_MAX];
+	struct store *t = NULL;
+	char *err = NULL;
+
+	new_cache_dir("shared");
+	CHECK_EQ(mkdir(cache_dir, 0777), 0);
+	CHECK_EQ(chmod(cache_dir, 0777), 0);
+	CHECK_EQ(store_cache_open(fake_as_remote(f), &opt, &t, &err), -EPERM);
+	CHECK(err && strstr(err, "writable"));
+	free(err);
+	store_destroy(t);
+	t = NULL;
+	err = NULL;
+	snprintf(real, sizeof real, "%s", cache_dir);
+	new_cache_dir("link");
+	CHECK_EQ(symlink(real, cache_dir), 0);
+	CHECK_EQ(chmod(real, 0700), 0);
+	CHECK_EQ(store_cache_open(fake_as_remote(f), &opt, &t, &err), -EPERM);
+	CHECK(err && strstr(err, "symbolic link"));
+	free(err);
+	store_destroy(t);
+	fake_free(f);
+}
+
+/* Renamed objects keep working where the move gives new ETags (S3). */
+static void test_etag_after_a_move(void)
+{
+	struct fake_remote *f = fake_new();
+	const char text[] = "moved along";
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("move-etag");
+	fake_move_changes_etags(f);
+	fake_set(f, "a", text, sizeof text);
+	s = open_cache_with(f, 0, 60000);
+	conflict_calls = 0;
+	store_cache_set_conflict_handler(s, conflict_name, NULL);
+	read_whole(s, "a", (const uint8_t *)text, sizeof text);
+	CHECK_EQ(store_rename(s, "a", "b", 0), 0);
+	CHECK_EQ(store_open(s, "b", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, "M", 1, 0), 1);
+	CHECK_EQ(store_fsync(o, false), 0);
+	CHECK_EQ(store_close(o), 0);
+	CHECK(wait_for_object(f, "b", "Moved along", sizeof text));
+	CHECK_EQ(conflict_calls, 0);
+	CHECK(remote_etag_equal("\"abc\"", "abc"));
+	CHECK(remote_etag_equal("W/\"abc\"", "\"abc\""));
+	CHECK(!remote_etag_equal("\"abc\"", "\"abd\""));
+	CHECK(!remote_etag_equal("", "\"abc\""));
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* A server error is an error, not an outage: fsync says so, and the
+ * remote is asked again at once. */
+static void test_server_error_is_not_offline(void)
+{
+	struct fake_remote *f = fake_new();
+	struct store_attr a;
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("server-error");
+	fake_set(f, "obj", "v1", 2);
+	fake_mkdir(f, "never-listed");
+	s = open_cache_with(f, 0, 60000);
+	CHECK_EQ(store_open(s, "obj", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, "v2", 2, 0), 2);
+	fake_fail_op(f, FAKE_PUT, -EIO); /* HTTP 500 after retries */
+	CHECK_EQ(store_fsync(o, false), -EIO);
+	fake_fail_op(f, FAKE_PUT, 0);
+	fake_set(f, "never-listed/x", "x", 1);
+	CHECK_EQ(store_getattr(s, "never-listed/x", &a), 0); /* asked at once: not "offline" */
+	CHECK_EQ(store_fsync(o, false), 0);
+	CHECK_EQ(store_close(o), 0);
+	CHECK(wait_for_object(f, "obj", "v2", 2));
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* Truncating to 0 does not download what is cut away. */
+static void test_truncate_fetches_nothing_cut(void)
+{
+	struct fake_remote *f = fake_new();
+	uint8_t *data = pattern(3 * MIB, 9);
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("truncate");
+	fake_set(f, "big", data, 3 * MIB);
+	fake_set(f, "big2", data, 3 * MIB);
+	s = open_cache_with(f, 0, 60000);
+	fake_reset_counts(f);
+	CHECK_EQ(store_open(s, "big", STORE_O_TRUNC, &o), 0);
+	CHECK_EQ(store_pwrite(o, "new", 3, 0), 3);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_open(s, "big2", 0, &o), 0);
+	CHECK_EQ(store_truncate(o, MIB), 0);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(fake_count(f, FAKE_GET), 1); /* big2's first MiB only */
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(wait_for_object(f, "big", "new", 3));
+	CHECK(wait_for_object(f, "big2", data, MIB));
+	store_destroy(s);
+	fake_free(f);
+	free(data);
+}
+
 int main(void)
 {
 	char *tmp = make_temp_folder();
@@ -620,6 +1108,18 @@ int main(void)
 	test_offline();
 	test_unlink_and_rename_changed();
 	test_one_mount_per_folder();
+	test_remote_change_is_never_mixed_in();
+	test_unknown_base_is_never_overwritten();
+	test_rename_moves_the_queued_change();
+	test_listing_fetch_keeps_a_local_change();
+	test_changes_durable_before_queued();
+	test_unlinked_open_objects();
+	test_create_offline_keeps_the_cached_copy();
+	test_cache_folder_of_another_remote();
+	test_cache_folder_must_be_private();
+	test_etag_after_a_move();
+	test_server_error_is_not_offline();
+	test_truncate_fetches_nothing_cut();
 	remove_temp_folder(tmp);
 	free(root);
 	return check_summary();
