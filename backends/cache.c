@@ -20,7 +20,6 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,23 +281,6 @@ static struct timespec wall_now(void)
 	return t;
 }
 
-static void cache_log(const struct cache *c, int prio, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void cache_log(const struct cache *c, int prio, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (c->opt.log)
-		c->opt.log(prio, line);
-	else
-		fprintf(stderr, "umbrafs: %s\n", line);
-}
-
 /* Names of the cache's own files (staging files, copies of unlinked objects,
  * store_local's temporary files), never store paths. */
 static bool own_name(const char *name)
@@ -434,10 +416,10 @@ static int remote_noted(struct cache *c, int rc)
 		c->probe_ms = now_ms() + c->opt.meta_timeout_ms;
 	pthread_mutex_unlock(&c->lock);
 	if (unreachable && !was)
-		cache_log(c, LOG_WARNING, "%s is unreachable (%s): working offline with the cache",
+		store_log(LOG_WARNING, "%s is unreachable (%s): working offline with the cache",
 			  c->remote->location, strerror(-rc));
 	else if (!unreachable && was)
-		cache_log(c, LOG_INFO, "%s is reachable again", c->remote->location);
+		store_log(LOG_INFO, "%s is reachable again", c->remote->location);
 	return rc;
 }
 
@@ -974,7 +956,7 @@ static void object_changed_remotely(struct cache *c, struct object *o)
 {
 	char *dir = parent_of(o->path);
 
-	cache_log(c, LOG_ERR, "%s changed on the server while being read: reopen it", o->path);
+	store_log(LOG_ERR, "%s changed on the server while being read: reopen it", o->path);
 	pthread_mutex_lock(&c->lock);
 	listing_expire(c, dir); /* the next open asks for the new version */
 	pthread_mutex_unlock(&c->lock);
@@ -1258,7 +1240,7 @@ static int upload_condition(struct cache *c, struct object *o, const char **cond
 	}
 	*cond = o->etag;
 	if (!o->etag[0])
-		cache_log(c, LOG_WARNING, "%s: the server gives no ETag, so it cannot be replaced "
+		store_log(LOG_WARNING, "%s: the server gives no ETag, so it cannot be replaced "
 			  "safely", o->path);
 	return o->etag[0] ? 0 : -ESTALE;
 }
@@ -1364,7 +1346,7 @@ static int resolve_conflict(struct cache *c, struct object *o)
 		rc = -errno;
 	if (!rc) {
 		rc = object_became_conflict_copy(c, o, path, new_path, &info);
-		cache_log(c, LOG_WARNING, "conflict: %s changed on the server; your version was saved as %s",
+		store_log(LOG_WARNING, "conflict: %s changed on the server; your version was saved as %s",
 			  path, new_path);
 	}
 	pthread_mutex_unlock(&o->lock);
@@ -1399,14 +1381,14 @@ static int upload_object(struct cache *c, struct object *o)
 		o->failures++;
 		schedule_upload(c, o, delay);
 		if (rc != o->last_error && rc == -ESTALE)
-			cache_log(c, LOG_ERR, "conflict: %s changed on the server; your version stays "
+			store_log(LOG_ERR, "conflict: %s changed on the server; your version stays "
 				  "queued (no conflict copy could be made)", o->path);
 		else if (rc != o->last_error)
-			cache_log(c, LOG_ERR, "upload of %s failed (%s): it stays queued and is retried",
+			store_log(LOG_ERR, "upload of %s failed (%s): it stays queued and is retried",
 				  o->path, strerror(-rc));
 		o->last_error = rc;
 	} else if (!rc && o->failures) {
-		cache_log(c, LOG_INFO, "upload of %s done after %u failed tries", o->path, o->failures);
+		store_log(LOG_INFO, "upload of %s done after %u failed tries", o->path, o->failures);
 		o->failures = 0;
 		o->last_error = 0;
 	}
@@ -1688,7 +1670,7 @@ static int keep_open_copy(struct cache *c, struct object *o)
 		return 0;
 	rc = fetch_missing_or_evict(c, o, 0, o->size);
 	if (rc)
-		cache_log(c, LOG_ERR, "%s is open and not all in the cache (%s): not removed", o->path,
+		store_log(LOG_ERR, "%s is open and not all in the cache (%s): not removed", o->path,
 			  strerror(-rc));
 	return rc ? read_error(rc) : 0;
 }
@@ -1850,7 +1832,7 @@ static void object_follow_move(struct cache *c, struct object *o, char *new_path
 		return;
 	}
 	if (o->dirty && queue_write(c, o) < 0)
-		cache_log(c, LOG_ERR, "%s: cannot queue the change under the new name %s: it is "
+		store_log(LOG_ERR, "%s: cannot queue the change under the new name %s: it is "
 			  "kept under the old one", old_path, new_path);
 	else if (o->dirty)
 		record_remove(c->queue, old_path);
@@ -2241,7 +2223,7 @@ static int open_existing(struct cache *c, struct object *o, const char *path)
 	/* offline, a listing may be old: only a complete local copy serves */
 	rc = object_prepare(c, o, rc || !remote_askable(c) ? NULL : &info);
 	if (rc == -EIO)
-		cache_log(c, LOG_ERR, "%s: not in the cache, and %s is unreachable", path,
+		store_log(LOG_ERR, "%s: not in the cache, and %s is unreachable", path,
 			  c->remote->location);
 	return rc;
 }
@@ -2404,7 +2386,7 @@ static int cache_fsync(struct store_obj *so, bool datasync)
 	}
 	pthread_mutex_unlock(&o->lock);
 	if (rc == -ESTALE)
-		cache_log(c, LOG_WARNING, "conflict: %s changed on the server; your version is "
+		store_log(LOG_WARNING, "conflict: %s changed on the server; your version is "
 			  "saved as a conflict copy once the file is closed", o->path);
 	if (unreachable_error(rc))
 		rc = 0; /* durable here and queued (object_queue) */
@@ -2573,7 +2555,7 @@ static void cache_destroy(struct store *s)
 		store_cache_flush(s);
 		store_cache_stats(s, &st);
 		if (st.pending_uploads)
-			cache_log(c, LOG_ERR, "%llu changes could not be uploaded; they are kept in %s",
+			store_log(LOG_ERR, "%llu changes could not be uploaded; they are kept in %s",
 				  (unsigned long long)st.pending_uploads, c->dir);
 		else
 			nftw(c->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -2603,37 +2585,14 @@ static void cache_destroy(struct store *s)
  * $HOME or the password database. Never a shared folder such as /tmp. */
 static int default_base(char **out, char **err)
 {
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	struct passwd *pw;
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = store_home_dir();
 
 	if (xdg && *xdg == '/')
 		return asprintf(out, "%s/umbrafs", xdg) < 0 ? store_fail(err, -ENOMEM, "out of memory") : 0;
-	if ((!home || *home != '/') && (pw = getpwuid(getuid())))
-		home = pw->pw_dir;
-	if (!home || *home != '/')
+	if (!home)
 		return store_fail(err, -ENOENT, "no home folder for the cache (neither HOME nor "
 				  "XDG_CACHE_HOME is set): give one with --cache-dir");
 	return asprintf(out, "%s/.cache/umbrafs", home) < 0 ? store_fail(err, -ENOMEM, "out of memory") : 0;
-}
-
-static int make_folders(const char *path)
-{
-	char *p = strdup(path);
-	int rc = 0;
-
-	if (!p)
-		return -ENOMEM;
-	for (char *slash = strchr(p + 1, '/');; slash = strchr(slash + 1, '/')) {
-		if (slash)
-			*slash = '\0';
-		if (mkdir(p, FOLDER_MODE) < 0 && errno != EEXIST)
-			rc = -errno;
-		if (!slash || rc)
-			break;
-		*slash = '/';
-	}
-	free(p);
-	return rc;
 }
 
 /* The cache folder must be ours alone: others could read what is cached
@@ -2671,7 +2630,7 @@ static int choose_folder(struct cache *c, char **err)
 		rc = (base = strdup(c->opt.dir)) ? 0 : store_fail(err, -ENOMEM, "out of memory");
 	if (rc)
 		return rc;
-	rc = make_folders(base);
+	rc = store_mkdir_p(base);
 	if (rc) {
 		rc = store_fail(err, rc, "%s: cannot create the cache folder: %s", base, strerror(-rc));
 	} else if (c->opt.temporary) {
@@ -2844,14 +2803,14 @@ static int load_queue_record(void *ctx, const char *name, bool is_dir)
 		return 0;
 	if (record_split(text, &numbers, &etag, &path) < 0 ||
 	    sscanf(numbers, "1 %d %d", &absent, &moved) < 1) {
-		cache_log(c, LOG_ERR, "%s/queue/%s: unreadable upload record, deleted", c->dir, name);
+		store_log(LOG_ERR, "%s/queue/%s: unreadable upload record, deleted", c->dir, name);
 		store_unlink(c->queue, name);
 		free(text);
 		return 0;
 	}
 	o = map_get(&c->objects_by_path, path);
 	if (!o) {
-		cache_log(c, LOG_ERR, "the local copy of %s is missing: its queued upload is dropped", path);
+		store_log(LOG_ERR, "the local copy of %s is missing: its queued upload is dropped", path);
 		store_unlink(c->queue, name);
 	} else {
 		snprintf(o->etag, sizeof o->etag, "%s", etag); /* the base of the change */

@@ -27,9 +27,6 @@ struct cache_options {
 	 * uploaded (one-shot commands: init, info, fsck, passwd, which must not
 	 * collide with the folder of a running mount). dir is then its parent. */
 	bool temporary;
-	/* Where log lines go (one line, no newline); NULL: stderr "umbrafs: LINE".
-	 * prio is a syslog priority (LOG_ERR, LOG_WARNING, LOG_INFO). */
-	void (*log)(int prio, const char *line);
 };
 
 /* The local version of object path cannot replace the remote one (it changed

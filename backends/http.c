@@ -14,9 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <libxml/parser.h>
+
+#include "backends/store.h"
 
 #define POOL_MAX 16
 #define ERROR_BODY_MAX (64 * 1024)
@@ -560,6 +563,10 @@ static int curl_code_errno(CURL *h, CURLcode code)
 		if (os_errno == EHOSTUNREACH || os_errno == ENETUNREACH || os_errno == ETIMEDOUT)
 			return (int)-os_errno;
 		return -ECONNREFUSED;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING: /* the connection broke: the server may be going away */
+		return -ECONNRESET;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
 	default:
@@ -648,11 +655,11 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 		if (!retry) {
 			rc = transport_failed ? curl_code_errno(h, code) : 0;
 			if (!transport_failed && resp->status >= 500)
-				fprintf(stderr, "umbrafs: %s %s: HTTP %ld\n", req->method, req->url,
-					resp->status);
+				store_log(LOG_WARNING, "%s %s: HTTP %ld", req->method, req->url,
+					  resp->status);
 			if (transport_failed)
-				fprintf(stderr, "umbrafs: %s %s: %s\n", req->method, req->url,
-					curl_easy_strerror(code));
+				store_log(LOG_WARNING, "%s %s: %s", req->method, req->url,
+					  curl_easy_strerror(code));
 			break;
 		}
 		char why[96];
@@ -661,16 +668,16 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 		else
 			snprintf(why, sizeof why, "HTTP %ld", resp->status);
 		if (try >= c->tries || !rewind_output(req, out_start, resp->written)) {
-			fprintf(stderr, "umbrafs: %s %s: %s, giving up after %d tries\n", req->method,
-				req->url, why, try);
+			store_log(LOG_ERR, "%s %s: %s, giving up after %d tries", req->method,
+				  req->url, why, try);
 			rc = transport_failed ? curl_code_errno(h, code) : -EIO;
 			break;
 		}
 		curl_off_t retry_after = 0;
 		curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after);
 		long delay = retry_delay_ms(c, try + 1, (long)retry_after);
-		fprintf(stderr, "umbrafs: %s %s: %s, retry %d/%d in %ld ms\n", req->method, req->url,
-			why, try + 1, c->tries, delay);
+		store_log(LOG_INFO, "%s %s: %s, retry %d/%d in %ld ms", req->method, req->url,
+			  why, try + 1, c->tries, delay);
 		sleep_ms(delay);
 	}
 	handle_give_back(c, h);

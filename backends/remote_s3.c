@@ -33,6 +33,9 @@
 #include "backends/http.h"
 #include "backends/remote.h"
 #include "backends/s3_xml.h"
+#include "backends/store.h"
+
+#include <syslog.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -702,8 +705,8 @@ static int put_multipart(struct s3 *s, const char *key, int fd, uint64_t size,
 	}
 	http_response_free(&resp);
 	if (rc && q.data) {
-		fprintf(stderr, "umbrafs: s3: multipart upload of %s failed (%s), aborting it\n", key,
-			strerror(-rc));
+		store_log(LOG_WARNING, "s3: multipart upload of %s failed (%s), aborting it", key,
+			  strerror(-rc));
 		if (s3_simple(s, "DELETE", key, q.data, NULL, &resp) == 0)
 			http_response_free(&resp);
 	}
@@ -983,16 +986,6 @@ static const struct remote_ops s3_ops = {
 
 /* ---- configuration ---- */
 
-static int fail(char **err, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-	return rc;
-}
-
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
@@ -1044,7 +1037,7 @@ static char *ini_value(const char *file, const char *section, const char *key)
 /* A setting of the profile: credentials file first, then the config file. */
 static char *profile_value(const char *profile, const char *key)
 {
-	const char *home = env("HOME");
+	const char *home = store_home_dir();
 	char cred[4096], conf[4096], section[256];
 	snprintf(cred, sizeof cred, "%s", env("AWS_SHARED_CREDENTIALS_FILE") ? env("AWS_SHARED_CREDENTIALS_FILE") : "");
 	snprintf(conf, sizeof conf, "%s", env("AWS_CONFIG_FILE") ? env("AWS_CONFIG_FILE") : "");
@@ -1084,7 +1077,7 @@ static int load_settings(struct s3 *s, char **err)
 		s->session_token = profile_value(profile, "aws_session_token");
 	}
 	if (!s->access_key || !s->secret_key)
-		return fail(err, -EACCES,
+		return store_fail(err, -EACCES,
 			    "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials");
 	const char *region = env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
 	s->region = region ? strdup(region) : profile_value(profile, "region");
@@ -1109,7 +1102,7 @@ static int set_endpoint(struct s3 *s, const char *url, char **err)
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		rc = fail(err, -EINVAL, "invalid S3 endpoint URL");
+		rc = store_fail(err, -EINVAL, "invalid S3 endpoint URL");
 	} else {
 		curl_url_get(u, CURLUPART_PORT, &port, 0); /* only when given */
 		struct http_buf h = {0}, e = {0};
@@ -1134,7 +1127,7 @@ static int parse_location(struct s3 *s, const char *url, char **err)
 {
 	const char *p = strncmp(url, "s3://", 5) == 0 ? url + 5 : NULL;
 	if (!p || !*p || *p == '/')
-		return fail(err, -EINVAL, "not an s3://bucket/prefix URL");
+		return store_fail(err, -EINVAL, "not an s3://bucket/prefix URL");
 	const char *slash = strchr(p, '/');
 	s->bucket = slash ? strndup(p, (size_t)(slash - p)) : strdup(p);
 	struct http_buf prefix = {0};
@@ -1175,7 +1168,7 @@ int remote_s3_open(const char *url, bool insecure, struct remote **out, char **e
 	if (rc) {
 		s3_destroy(&s->base);
 		if (!*err)
-			fail(err, rc, "cannot open the s3 store: %s", strerror(-rc));
+			store_fail(err, rc, "cannot open the s3 store: %s", strerror(-rc));
 		return rc;
 	}
 	*out = &s->base;

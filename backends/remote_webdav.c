@@ -23,6 +23,7 @@
  *   parent is then looked up to report -ENOENT. */
 #include "backends/http.h"
 #include "backends/remote.h"
+#include "backends/store.h"
 #include "backends/webdav_xml.h"
 
 #include <errno.h>
@@ -489,16 +490,6 @@ static const struct remote_ops webdav_ops = {
 
 /* ---- opening ---- */
 
-static int fail(char **err, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		*err = NULL;
-	va_end(ap);
-	return rc;
-}
-
 static char *url_part(CURLU *u, CURLUPart part, unsigned flags)
 {
 	char *v = NULL;
@@ -524,7 +515,7 @@ static int parse_location(struct webdav *w, const char *url, char **err)
 	int rc = 0;
 	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
 	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-		rc = fail(err, -EINVAL, "not a valid webdav URL");
+		rc = store_fail(err, -EINVAL, "not a valid webdav URL");
 		goto out;
 	}
 	scheme = url_part(u, CURLUPART_SCHEME, 0);
@@ -536,7 +527,7 @@ static int parse_location(struct webdav *w, const char *url, char **err)
 	const char *http_scheme = !scheme ? NULL : strcmp(scheme, "webdav") == 0 ? "http"
 				  : strcmp(scheme, "webdavs") == 0 ? "https" : NULL;
 	if (!http_scheme || !host || !path) {
-		rc = fail(err, -EINVAL, "not a webdav:// or webdavs:// URL");
+		rc = store_fail(err, -EINVAL, "not a webdav:// or webdavs:// URL");
 		goto out;
 	}
 	/* base_url: http[s]://host[:port]/escaped/path/; location: as the user wrote it */
@@ -586,7 +577,7 @@ int remote_webdav_open(const char *url, bool insecure, struct remote **out, char
 	if (rc) {
 		webdav_destroy(&w->base);
 		if (!*err)
-			fail(err, rc, "cannot open the webdav store: %s", strerror(-rc));
+			store_fail(err, rc, "cannot open the webdav store: %s", strerror(-rc));
 		return rc;
 	}
 	*out = &w->base;

@@ -150,6 +150,19 @@ struct store_url_options {
 	const struct cache_options *cache; /* remote stores: the local cache; NULL: defaults */
 };
 
+/* mkdir -p path, new folders with mode 0700; -errno of the first failure. */
+int store_mkdir_p(const char *path);
+
+/* The user's home folder: $HOME if absolute, else the password database's;
+ * NULL if neither. */
+const char *store_home_dir(void);
+
+/* Where the backends' log lines go (retries, outages, conflicts): one line
+ * without a newline; prio is a syslog priority. Until set: stderr. */
+typedef void (*store_log_fn)(int prio, const char *line);
+void store_set_log(store_log_fn fn);
+void store_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Open the store named by a STORE argument: a path, file://PATH, or a
  * webdav://, webdavs:// or s3:// URL (a remote store behind the local cache
  * of backends/cache.h). o NULL: all defaults. On failure returns -errno and

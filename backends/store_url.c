@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define LOCAL_FOLDER_MODE 0700
 
@@ -27,6 +29,27 @@ static const struct {
 	{ "webdavs", "webdav" },
 	{ "s3", "s3" },
 };
+
+static store_log_fn log_sink;
+
+void store_set_log(store_log_fn fn)
+{
+	log_sink = fn;
+}
+
+void store_log(int prio, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (log_sink)
+		log_sink(prio, line);
+	else
+		fprintf(stderr, "umbrafs: %s\n", line);
+}
 
 int store_fail(char **err, int code, const char *fmt, ...)
 {
@@ -59,22 +82,19 @@ static bool scheme_is(const char *url, size_t len, const char *scheme)
 	return strlen(scheme) == len && strncasecmp(url, scheme, len) == 0;
 }
 
-/* mkdir -p path: create each missing folder on the way. */
-static int make_folders(const char *path, char **err)
+int store_mkdir_p(const char *path)
 {
 	char *prefix = strdup(path);
 	int rc = 0;
 
 	if (!prefix)
-		return store_fail(err, -ENOMEM, "out of memory");
+		return -ENOMEM;
 	for (char *slash = strchr(prefix + 1, '/');; slash = strchr(slash + 1, '/')) {
 		if (slash)
 			*slash = '\0';
-		if (mkdir(prefix, LOCAL_FOLDER_MODE) < 0 && errno != EEXIST) {
-			rc = store_fail(err, -errno, "%s: cannot create folder: %s", prefix, strerror(errno));
-			break;
-		}
-		if (!slash)
+		if (mkdir(prefix, LOCAL_FOLDER_MODE) < 0 && errno != EEXIST)
+			rc = -errno;
+		if (!slash || rc)
 			break;
 		*slash = '/';
 	}
@@ -82,14 +102,24 @@ static int make_folders(const char *path, char **err)
 	return rc;
 }
 
+const char *store_home_dir(void)
+{
+	const char *home = getenv("HOME");
+	struct passwd *pw;
+
+	if ((!home || *home != '/') && (pw = getpwuid(getuid())))
+		home = pw->pw_dir;
+	return home && *home == '/' ? home : NULL;
+}
+
 static int open_local(const char *path, bool create, struct store **out, char **err)
 {
 	if (path[0] == '\0')
 		return store_fail(err, -EINVAL, "empty store path");
 	if (create) {
-		int rc = make_folders(path, err);
+		int rc = store_mkdir_p(path);
 		if (rc < 0)
-			return rc;
+			return store_fail(err, rc, "%s: cannot create folder: %s", path, strerror(-rc));
 	}
 	return store_local_open(path, out, err);
 }

@@ -83,7 +83,7 @@ int usage_error(const char *what)
 static struct cache_options cache_options;
 static struct store_url_options store_options = { .cache = &cache_options };
 
-/* The cache's log lines go where the mount's go (syslog in the background). */
+/* The backends' log lines go where the mount's go (syslog in the background). */
 static void log_backend_line(int prio, const char *line)
 {
 	log_msg(prio, "%s", line);
@@ -637,7 +637,7 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread starts */
 	/* one-shot commands get a private cache: a mount may hold the shared one */
 	cache_options.temporary = strcmp(c.command, "mount") != 0;
-	cache_options.log = log_backend_line;
+	store_set_log(log_backend_line);
 	rc = command->run(&c);
 	curl_global_cleanup();
 	mount_opts_free(&c.mopts);
