@@ -35,7 +35,7 @@ _umbrafs()
     local commands="init mount info passwd fsck"
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            --password-file|--extpass|--scrypt-cost|--new-password-file|-o)
+            --password-file|--extpass|--scrypt-cost|--new-password-file|--cache-dir|--cache-size|-o)
                 ((i++)) ;;
             -*) ;;
             *) command=${words[i]}; break ;;
@@ -45,6 +45,12 @@ _umbrafs()
     case $prev in
         --password-file|--new-password-file)
             _filedir
+            return ;;
+        --cache-dir)
+            _filedir -d
+            return ;;
+        --cache-size)
+            COMPREPLY=($(compgen -W "500M 1G 4G 16G" -- "$cur"))
             return ;;
         --extpass)
             COMPREPLY=($(compgen -c -- "$cur"))
@@ -58,11 +64,12 @@ _umbrafs()
     esac
 
     if [[ $cur == -* ]]; then
-        local opts="--password-file --extpass -v --verbose -h --help -V --version"
+        local opts="--password-file --extpass --cache-dir --cache-size --insecure -v --verbose
+                    -h --help -V --version"
         case $command in
             init) opts+=" --scrypt-cost" ;;
             mount) opts+=" -f --foreground -o -d --debug" ;;
-            passwd) opts+=" --new-password-file" ;;
+            passwd) opts+=" --scrypt-cost --new-password-file" ;;
             fsck) opts+=" --repair -y --yes" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -1,6 +1,6 @@
 /* umbrafs passwd: wrap the same masterkey under a new password (FORMAT.md
  * section 2). Only the masterkey file changes: a fresh salt, the file's own
- * scrypt cost; no content is re-encrypted. The previous file is kept as
+ * scrypt cost or --scrypt-cost; no content is re-encrypted. The previous file is kept as
  * "<masterkey file>.bkup" first, and both writes are atomic, so a crash
  * leaves either the old or the new file in place. */
 #include <stdio.h>
@@ -19,7 +19,8 @@
  * UMBRAFS_PASSWORD held the current password, so it must not answer here. */
 static int new_password(const struct cli *c, char **pw)
 {
-	struct password_source src = { .file = c->new_password_file };
+	struct password_source src = { .file = c->new_password_file,
+				       .flag_hint = "--new-password-file" };
 	char *err = NULL;
 
 	unsetenv("UMBRAFS_PASSWORD");
@@ -32,10 +33,11 @@ static int new_password(const struct cli *c, char **pw)
 
 /* Wrap v's masterkey under password and check that the result unwraps to the
  * same keys before anything is written. *text is malloc'd. */
-static int rewrap(const struct vault *v, const char *password, char **text)
+static int rewrap(const struct vault *v, const char *password, const struct cry_kdf_params *kdf,
+		  char **text)
 {
 	struct cry_masterkey *check = NULL;
-	int rc = cry_masterkey_file_lock(v->mk, password, &v->kdf, NULL, text);
+	int rc = cry_masterkey_file_lock(v->mk, password, kdf, NULL, text);
 
 	if (rc == CRY_OK)
 		rc = cry_masterkey_file_unlock(*text, strlen(*text), password, &check, NULL);
@@ -86,6 +88,7 @@ static int replace_masterkey_file(struct store *s, const char *name, const char 
 
 int cmd_passwd(const struct cli *c)
 {
+	struct cry_kdf_params kdf = { 0 };
 	struct store *s;
 	struct vault *v;
 	char *pw = NULL, *text = NULL, *name = NULL, *err = NULL;
@@ -93,6 +96,9 @@ int cmd_passwd(const struct cli *c)
 
 	if (c->argc != 1)
 		return usage_error("passwd takes one STORE");
+	rc = scrypt_cost_option(c, &kdf); /* only checks it here: n is set below */
+	if (rc)
+		return rc;
 	/* vault_open also verifies the config's signature with the unwrapped
 	 * key: a foreign or altered vault is refused before anything is written */
 	rc = unlock(c, &s, &v);
@@ -101,10 +107,13 @@ int cmd_passwd(const struct cli *c)
 	rc = vault_masterkey_file(s, &name, &err);
 	if (rc)
 		fail("%s", err ? err : "cannot read the vault config");
-	if (!rc)
+	if (!rc) {
+		kdf = v->kdf;
+		scrypt_cost_option(c, &kdf);
 		rc = new_password(c, &pw);
+	}
 	if (!rc)
-		rc = rewrap(v, pw, &text);
+		rc = rewrap(v, pw, &kdf, &text);
 	if (!rc)
 		rc = replace_masterkey_file(s, name, text);
 	password_free(pw);

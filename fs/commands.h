@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "backends/store.h"
+#include "crypto/cry_keys.h"
 #include "fs/mount_opts.h"
 #include "fs/password.h"
 #include "fs/vault.h"
@@ -24,7 +25,7 @@ struct cli {
 	const char *command;
 	struct password_source password;
 	const char *new_password_file; /* passwd --new-password-file */
-	unsigned long scrypt_cost;
+	unsigned long scrypt_cost;     /* --scrypt-cost; 0: not given */
 	const char *mount_opts;        /* -o as given */
 	struct mount_opts mopts;       /* -o split into umbrafs's own and libfuse's */
 	bool foreground, verbose, debug;
@@ -42,6 +43,9 @@ int open_store(const char *url, bool create, struct store **s);
 /* Open the store c->argv[0] and unlock its vault with a password from the
  * user; an exit code. On success the caller closes v and destroys s. */
 int unlock(const struct cli *c, struct store **s, struct vault **v);
+
+/* --scrypt-cost into kdf->n (left alone when not given); an exit code. */
+int scrypt_cost_option(const struct cli *c, struct cry_kdf_params *kdf);
 
 int cmd_passwd(const struct cli *c);
 int cmd_fsck(const struct cli *c);

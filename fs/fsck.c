@@ -9,7 +9,11 @@
  * names only with -v). --repair offers only what needs no guessing:
  *  - write a missing, damaged or wrong dirid.c9r again: the folder's place
  *    (d/ + hash of the id) proves which id it must hold;
- *  - remove an orphaned content folder that holds nothing but its dirid.c9r.
+ *  - remove an orphaned content folder that holds nothing but its dirid.c9r;
+ *  - remove an incomplete entry (a folder without its dir.c9r, symlink.c9r or
+ *    contents.c9r, left by an interrupted creation: it holds nothing);
+ *  - make a directory's lost content folder again, empty (an interrupted
+ *    rmdir took it; umbrafs shows that directory as empty already).
  * A lost dir.c9r cannot be rebuilt: nothing in an orphan tells which entry
  * it belonged to. */
 #include <errno.h>

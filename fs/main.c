@@ -42,7 +42,8 @@ static const char usage_text[] =
 	"Options:\n"
 	"  --password-file FILE  read the password from the first line of FILE\n"
 	"  --extpass CMD         read the password from the first line CMD prints\n"
-	"  --scrypt-cost N       init: scrypt cost parameter N (default 32768)\n"
+	"  --scrypt-cost N       init, passwd: scrypt cost parameter N (default 32768;\n"
+	"                        passwd keeps the vault's)\n"
 	"  --new-password-file FILE  passwd: read the new password from FILE\n"
 	"  --repair              fsck: offer to repair what can be repaired safely\n"
 	"  -y, --yes             fsck --repair: repair without asking\n"
@@ -155,27 +156,38 @@ int unlock(const struct cli *c, struct store **s, struct vault **v)
 	return rc;
 }
 
+int scrypt_cost_option(const struct cli *c, struct cry_kdf_params *kdf)
+{
+	unsigned long n = c->scrypt_cost;
+
+	if (!n)
+		return EXIT_OK;
+	if (n < 2 || (n & (n - 1)) || n > (1UL << 24))
+		return usage_error("--scrypt-cost must be a power of two from 2 to 16777216");
+	kdf->n = n;
+	return EXIT_OK;
+}
+
 static int cmd_init(const struct cli *c)
 {
-	struct cry_kdf_params kdf = { .n = c->scrypt_cost, .r = CRY_KDF_DEFAULT_R };
+	struct cry_kdf_params kdf = { .n = CRY_KDF_DEFAULT_N, .r = CRY_KDF_DEFAULT_R };
 	struct store *s;
 	char *pw = NULL, *err = NULL;
 	int rc;
 
 	if (c->argc != 1)
 		return usage_error("init takes one STORE");
-	if (kdf.n < 2 || (kdf.n & (kdf.n - 1)) || kdf.n > (1UL << 24))
-		return usage_error("--scrypt-cost must be a power of two from 2 to 16777216");
-	rc = open_store(c->argv[0], true, &s);
+	rc = scrypt_cost_option(c, &kdf);
+	if (!rc)
+		rc = open_store(c->argv[0], true, &s);
 	if (rc)
 		return rc;
-	if (password_get(&c->password, "New password: ", true, &pw, &err)) {
-		fail("%s", err ? err : "cannot read the password");
-		free(err);
-		store_destroy(s);
-		return EXIT_ERROR;
-	}
-	rc = vault_create(s, pw, &kdf, &err);
+	/* refuse a folder in use before asking for a password */
+	rc = vault_check_empty(s, &err);
+	if (!rc && password_get(&c->password, "New password: ", true, &pw, &err) != 0)
+		rc = EXIT_ERROR;
+	if (!rc)
+		rc = vault_create(s, pw, &kdf, &err);
 	password_free(pw);
 	if (rc)
 		fail("%s", err ? err : "cannot create the vault");
@@ -567,7 +579,6 @@ static int parse(int argc, char **argv, struct cli *c)
 	char *end;
 	int opt;
 
-	c->scrypt_cost = CRY_KDF_DEFAULT_N;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "fo:vdhVy", longopts, NULL)) != -1) {
 		switch (opt) {

@@ -97,14 +97,16 @@ static char *prompt_tty(FILE *tty, const char *prompt)
 	return pw;
 }
 
-static int from_terminal(const char *prompt, bool confirm, char **out, char **err)
+static int from_terminal(const char *prompt, bool confirm, const char *hint, char **out,
+			 char **err)
 {
 	FILE *tty = fopen("/dev/tty", "r+e");
 	char *again;
 
 	if (!tty) {
-		*err = strdup("no password given and no terminal to ask on: "
-			      "use --password-file, --extpass or UMBRAFS_PASSWORD");
+		if (asprintf(err, "no password given and no terminal to ask on: use %s",
+			     hint ? hint : "--password-file, --extpass or UMBRAFS_PASSWORD") < 0)
+			*err = NULL;
 		return -1;
 	}
 	setvbuf(tty, NULL, _IONBF, 0);
@@ -140,7 +142,7 @@ int password_get(const struct password_source *src, const char *prompt, bool con
 			strcpy(*out, env);
 		rc = *out ? 0 : -1;
 	} else
-		rc = from_terminal(prompt, confirm, out, err);
+		rc = from_terminal(prompt, confirm, src->flag_hint, out, err);
 	if (rc == 0 && (*out)[0] == '\0') {
 		password_free(*out);
 		*out = NULL;

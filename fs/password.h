@@ -8,6 +8,9 @@
 struct password_source {
 	const char *file;    /* --password-file FILE: its first line */
 	const char *extpass; /* --extpass CMD: first line of its output */
+	/* what to suggest when there is no terminal to ask on; NULL: the usual
+	 * --password-file, --extpass or UMBRAFS_PASSWORD */
+	const char *flag_hint;
 };
 
 /* Get a password into *out (locked memory; release with password_free).

@@ -158,15 +158,11 @@ static int stop_at_any_entry(void *ctx, const char *name, bool is_dir)
 	return 1;
 }
 
-int vault_create(struct store *s, const char *password, const struct cry_kdf_params *kdf,
-		 char **err)
+int vault_check_empty(struct store *s, char **err)
 {
-	struct vault v = { .store = s };
-	char *mkfile = NULL, *jwt = NULL;
-	int rc;
+	int rc = store_list(s, "", stop_at_any_entry, NULL);
 
 	*err = NULL;
-	rc = store_list(s, "", stop_at_any_entry, NULL);
 	if (rc == 1) {
 		*err = msgf("%s: %s", s->location,
 			    vault_exists(s) ? "already holds a vault"
@@ -177,6 +173,19 @@ int vault_create(struct store *s, const char *password, const struct cry_kdf_par
 		*err = msgf("%s: cannot list: %s", s->location, strerror(-rc));
 		return VAULT_ERR;
 	}
+	return VAULT_OK;
+}
+
+int vault_create(struct store *s, const char *password, const struct cry_kdf_params *kdf,
+		 char **err)
+{
+	struct vault v = { .store = s };
+	char *mkfile = NULL, *jwt = NULL;
+	int rc;
+
+	rc = vault_check_empty(s, err);
+	if (rc)
+		return rc;
 	v.mk = cry_masterkey_new_random();
 	v.names = v.mk ? cry_names_new(v.mk) : NULL;
 	v.cfg.shortening_threshold = 220;

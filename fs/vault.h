@@ -35,7 +35,11 @@ struct vault {
 	struct cry_kdf_params kdf;
 };
 
-/* Create a new, empty vault on an empty store. */
+/* VAULT_OK if s is empty (a vault can be made there), else VAULT_ERR and a
+ * message saying it holds a vault or other things. */
+int vault_check_empty(struct store *s, char **err);
+
+/* Create a new, empty vault on an empty store (checked again here). */
 int vault_create(struct store *s, const char *password, const struct cry_kdf_params *kdf,
 		 char **err);
 

@@ -1,6 +1,7 @@
 """The command line: help and version, usage errors, unreachable remote stores,
 init's refusals, password sources, mount errors, and info."""
 import os
+import pathlib
 import subprocess
 import time
 
@@ -93,6 +94,18 @@ def test_init_refuses_non_empty_folder(tmp_path, password_file):
     assert r.stderr.startswith("umbrafs: ")
 
 
+def test_init_refuses_a_folder_in_use_before_asking_for_a_password(tmp_path):
+    """Without any password source and no terminal, the answer is still about
+    the folder, not about the missing password (nobody is asked for nothing)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    env = {k: v for k, v in os.environ.items() if k != "UMBRAFS_PASSWORD"}
+    r = run_umbrafs("init", other, env=env, start_new_session=True)
+    assert r.returncode == 1, r.stderr
+    assert "is not empty" in r.stderr and "password" not in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("source", ["extpass", "env"])
 def test_password_sources(vault, tmp_path, source):
     """--extpass and UMBRAFS_PASSWORD unlock the vault made with --password-file."""
@@ -177,3 +190,34 @@ def test_info_of_non_vault(tmp_path):
     r = run_umbrafs("info", tmp_path)
     assert r.returncode == 4, r.stderr
     assert r.stderr.startswith("umbrafs: ")
+
+
+COMPLETION = pathlib.Path(__file__).resolve().parents[2] / "completion" / "umbrafs.bash"
+
+
+def complete(*words):
+    """What bash completion offers for the command line `umbrafs WORDS...`
+    (the last word being completed)."""
+    script = f"""
+source /usr/share/bash-completion/bash_completion
+source {COMPLETION}
+COMP_WORDS=(umbrafs {' '.join(repr(w) for w in words)})
+COMP_CWORD={len(words)}
+COMP_LINE="umbrafs {' '.join(words)}"
+COMP_POINT=${{#COMP_LINE}}
+_umbrafs
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return set(r.stdout.split())
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/bash-completion/bash_completion"),
+                    reason="bash-completion is not installed")
+def test_bash_completion():
+    assert {"init", "mount"} <= complete("")
+    assert "mount" in complete("--cache-dir", "/tmp", "mo")      # the value is no command
+    assert {"--cache-dir", "--cache-size", "--insecure", "--foreground"} <= complete("mount", "--")
+    assert "--scrypt-cost" in complete("passwd", "--sc")
+    assert "idle=" in complete("mount", "-o", "id")

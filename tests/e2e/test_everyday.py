@@ -204,8 +204,18 @@ def test_passwd_does_not_take_the_new_password_from_the_environment(vault):
     env = dict(os.environ, UMBRAFS_PASSWORD=PASSWORD)
     r = run_umbrafs("passwd", vault.store, env=env, start_new_session=True)
     assert r.returncode == 1, r.stderr
-    assert "terminal" in r.stderr
+    assert "terminal" in r.stderr and "--new-password-file" in r.stderr, r.stderr
     assert (vault.store / "masterkey.cryptomator").read_bytes() == before
+
+
+def test_passwd_can_change_the_scrypt_cost(vault, tmp_path):
+    new_pw = write_password(tmp_path / "new-password", "costlier")
+    r = run_umbrafs("passwd", "--scrypt-cost", "2048", "--password-file", vault.password_file,
+                    "--new-password-file", new_pw, vault.store)
+    assert r.returncode == 0, r.stderr
+    assert "scrypt: N=2048 r=8" in run_umbrafs("info", vault.store).stdout
+    assert run_umbrafs("passwd", "--scrypt-cost", "1000", "--password-file", new_pw,
+                       "--new-password-file", new_pw, vault.store).returncode == 2
 
 
 def test_passwd_usage():
