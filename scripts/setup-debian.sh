@@ -8,7 +8,9 @@ packages=(
   build-essential meson ninja-build pkg-config
   libfuse3-dev libssl-dev libcurl4-openssl-dev libxml2-dev libjson-c-dev libutf8proc-dev
   # run and test
-  fuse3 python3 python3-pytest valgrind attr curl
+  fuse3 python3 python3-pytest valgrind attr curl bash-completion
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev llvm
   # servers of the remote-store tests: WebDAV (Apache) and S3 (Ceph radosgw)
   apache2 apache2-utils radosgw ceph-mon ceph-osd ceph-common
 )
