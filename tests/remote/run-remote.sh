@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Start a real server on 127.0.0.1, run test_remote against it, stop the server (always).
 # Usage: run-remote.sh webdav|s3 TEST_BINARY SERVERS_DIR
-# Ports: UMBRAFS_TEST_WEBDAV_PORT (default 18080), UMBRAFS_TEST_S3_PORT (default 18480; radosgw
-# also takes the next 21 ports for its mon and osd).
+# Ports: UMBRAFS_TEST_WEBDAV_PORT, UMBRAFS_TEST_S3_PORT; by default the first free one from
+# 18080 / 18480 (radosgw also takes the next 21 ports for its mon and osd).
 set -euo pipefail
 kind=${1:?usage: $0 webdav|s3 TEST_BINARY SERVERS_DIR}
 bin=${2:?}; servers=${3:?}
@@ -20,9 +20,23 @@ mkdir -p "$HOME"
 export UMBRAFS_HTTP_RETRY_BASE_MS=5         # keep the outage test quick
 export UMBRAFS_HTTP_TRIES=3
 
+# The first port from $1 on with $2 free ports in a row (another test run may hold some).
+free_ports() {
+	local p=$1 span=$2 i
+	for ((; p < $1 + 1000; p += span)); do
+		for ((i = 0; i < span; i++)); do
+			ss -ltnH "sport = :$((p + i))" | grep -q . && continue 2
+		done
+		echo "$p"
+		return
+	done
+	echo "no $span free ports from $1" >&2
+	return 1
+}
+
 case $kind in
 webdav)
-	port=${UMBRAFS_TEST_WEBDAV_PORT:-18080}
+	port=${UMBRAFS_TEST_WEBDAV_PORT:-$(free_ports 18080 1)}
 	export RUN_DIR=$work/run
 	mkdir -p "$work/data/vault"
 	trap '"$servers/stop-apache-webdav.sh" "$port" >/dev/null || true; rm -rf "$work"' EXIT
@@ -32,7 +46,7 @@ webdav)
 	url="webdav://$WEBDAV_USER@127.0.0.1:$port/vault"
 	;;
 s3)
-	port=${UMBRAFS_TEST_S3_PORT:-18480}
+	port=${UMBRAFS_TEST_S3_PORT:-$(free_ports 18480 22)}
 	trap '"$servers/stop-radosgw.sh" "$work/rgw" >/dev/null || true; rm -rf "$work"' EXIT
 	t0=$(date +%s)
 	started=$("$servers/start-radosgw.sh" "$port" "$work/rgw" TESTKEY TESTSECRET umbrafs-test) ||
