@@ -210,6 +210,14 @@ struct listing {
 	uint64_t changes;      /* local changes noted; a fetch they overlap is stale at once */
 	bool valid;            /* was fetched once (names/error mean something) */
 	bool fetching;
+	/* name -> struct noted_change: what listing_note said while a fetch ran,
+	 * made to its answer too (the server may have answered before them) */
+	struct map noted;
+};
+
+struct noted_change {
+	bool gone;
+	struct remote_info info;
 };
 
 struct cache {
@@ -736,6 +744,7 @@ static void listing_free(void *val)
 	struct listing *l = val;
 
 	map_clear(&l->names, free);
+	map_clear(&l->noted, free);
 	free(l);
 }
 
@@ -790,6 +799,56 @@ static int fill_name(void *ctx, const char *name, const struct remote_info *info
 	return 0;
 }
 
+/* Set name in names to info (NULL: remove it); -ENOMEM leaves it removed. */
+static int names_set(struct map *names, const char *name, const struct remote_info *info)
+{
+	struct remote_info *copy = info ? malloc(sizeof *copy) : NULL;
+
+	free(map_remove(names, name));
+	if (!info)
+		return 0;
+	if (copy) {
+		*copy = *info;
+		if (map_put(names, name, copy) == 0)
+			return 0;
+	}
+	free(copy);
+	return -ENOMEM;
+}
+
+/* The local changes noted while l was fetched, made to its fetched names:
+ * an object uploaded meanwhile is neither pending nor, when the server
+ * answered first, in the answer (table lock held). */
+static void listing_replay_noted(struct listing *l)
+{
+	for (size_t i = 0; i < l->noted.nbuckets; i++) {
+		for (struct map_item *it = l->noted.buckets[i]; it; it = it->next) {
+			const struct noted_change *ch = it->val;
+			if (names_set(&l->names, it->key, ch->gone ? NULL : &ch->info) < 0)
+				l->fetched_ms = 0;
+		}
+	}
+	map_clear(&l->noted, free);
+}
+
+/* Remember a change of name for the fetch of l under way (table lock held). */
+static void listing_note_during_fetch(struct listing *l, const char *name,
+				      const struct remote_info *info)
+{
+	struct noted_change *ch = calloc(1, sizeof *ch);
+
+	if (ch) {
+		ch->gone = !info;
+		if (info)
+			ch->info = *info;
+	}
+	free(map_remove(&l->noted, name));
+	if (!ch || map_put(&l->noted, name, ch) < 0) {
+		free(ch);
+		l->fetched_ms = 0;
+	}
+}
+
 /* The listing of dir, fetched if missing or stale (table lock held; it is
  * released during the request). A stale listing serves while the remote is
  * unreachable. *out stays valid while the table lock is held. */
@@ -825,11 +884,13 @@ static int listing_ready(struct cache *c, const char *dir, struct listing **out)
 		l->error = rc;
 		l->valid = true;
 		/* A local change while the request ran may be missing from its
-		 * answer: this one serves, the next use asks again. */
+		 * answer: it is made to it, and the next use asks again. */
 		l->fetched_ms = l->changes == changes ? now_ms() : 0;
+		listing_replay_noted(l);
 		*out = l;
 		return 0;
 	}
+	map_clear(&l->noted, free); /* made to l->names already */
 	map_clear(&f.names, free);
 	if (l->valid && unreachable_error(rc)) {
 		*out = l; /* offline: the last known listing */
@@ -847,20 +908,13 @@ static void listing_note(struct cache *c, const char *path, const struct remote_
 
 	if (l)
 		l->changes++;
+	if (l && l->fetching)
+		listing_note_during_fetch(l, name_of(path), info);
 	if (l && l->error) {
 		l->fetched_ms = 0; /* it exists after all: ask again */
 	} else if (l && l->valid) {
-		struct remote_info *copy = info ? malloc(sizeof *copy) : NULL;
-		free(map_remove(&l->names, name_of(path)));
-		if (copy) {
-			*copy = *info;
-			if (map_put(&l->names, name_of(path), copy) < 0) {
-				free(copy);
-				l->fetched_ms = 0;
-			}
-		} else if (info) {
+		if (names_set(&l->names, name_of(path), info) < 0)
 			l->fetched_ms = 0;
-		}
 	}
 	free(dir);
 }
@@ -1569,7 +1623,10 @@ static void names_free(struct name_list *nl)
 	map_clear(&nl->seen, NULL);
 }
 
-/* Objects made here and not uploaded yet show in their folder's listing. */
+/* Objects changed or made here and not uploaded yet show in their folder's
+ * listing, whatever it says: one made here is in no listing until uploaded,
+ * and its upload makes it "not new" before it is clean and listed (a
+ * listing made in between would lose it). */
 static void add_pending(void *ctx, void *val)
 {
 	struct name_list *nl = ctx;
@@ -1577,7 +1634,7 @@ static void add_pending(void *ctx, void *val)
 	const char *slash = strrchr(o->path, '/');
 	size_t dir_len = slash ? (size_t)(slash - o->path) : 0;
 
-	if (o->dirty && o->base_absent && strlen(nl->dir) == dir_len &&
+	if (o->dirty && strlen(nl->dir) == dir_len &&
 	    strncmp(o->path, nl->dir, dir_len) == 0)
 		names_add(nl, name_of(o->path), false);
 }

@@ -269,6 +269,8 @@ struct transfer {
 	bool enough;        /* got all wanted bytes: the abort that follows is no error */
 	int write_errno;
 	uint64_t upload_pos;
+	unsigned sends;     /* times the request went out (curl resends on a reused
+			     * connection that died before answering) */
 };
 
 static void transfer_start_body(struct transfer *t)
@@ -374,6 +376,16 @@ static int on_upload_seek(void *ctx, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+static int on_prereq(void *ctx, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	((struct transfer *)ctx)->sends++;
+	return CURL_PREREQFUNC_OK;
+}
+
 static int headers_for_attempt(const struct http_request *req, struct curl_slist **out)
 {
 	struct curl_slist *list = NULL;
@@ -448,6 +460,8 @@ static void set_options(struct http_client *c, CURL *h, const struct http_reques
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(h, CURLOPT_PREREQDATA, t);
 	if (c->insecure) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -600,9 +614,29 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* One attempt. Returns the curl code; *rc gets -errno for local failures. */
+/* May an earlier sending of this attempt's request have reached the server
+ * with its answer lost? When libcurl sent it again itself (a reused
+ * connection that broke before any answer: the server may have acted
+ * before it broke), and when the attempt failed in transport after
+ * connecting, unless part of the body was never even read (the server
+ * cannot act on a request it did not get whole). */
+static bool sent_without_answer(CURLcode code, const struct transfer *t)
+{
+	const struct http_request *req = t->req;
+	bool has_body = req->body_fd >= 0 || req->body;
+
+	if (t->sends > 1)
+		return true;
+	if (code == CURLE_OK || code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_CONNECT ||
+	    code == CURLE_SSL_CONNECT_ERROR)
+		return false;
+	return !has_body || t->upload_pos == req->body_size;
+}
+
+/* One attempt. Returns the curl code; *rc gets -errno for local failures,
+ * *maybe_applied is set when it failed after its request may have arrived. */
 static CURLcode attempt(struct http_client *c, CURL *h, const struct http_request *req,
-			struct http_response *resp, int *rc)
+			struct http_response *resp, int *rc, bool *maybe_applied)
 {
 	struct curl_slist *headers = NULL;
 	*rc = headers_for_attempt(req, &headers);
@@ -622,6 +656,8 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_reques
 		code = CURLE_OK;
 	if (t.write_errno)
 		*rc = -t.write_errno;
+	if (sent_without_answer(code, &t))
+		*maybe_applied = true;
 	collect_response(h, resp);
 	curl_slist_free_all(headers);
 	free(url);
@@ -644,9 +680,10 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 		return -ENOMEM;
 	off_t out_start = req->out_fd >= 0 ? lseek(req->out_fd, 0, SEEK_CUR) : -1;
 	int rc = 0;
+	bool maybe_applied = false;
 	for (int try = 1;; try++) {
 		response_reset(resp);
-		CURLcode code = attempt(c, h, req, resp, &rc);
+		CURLcode code = attempt(c, h, req, resp, &rc, &maybe_applied);
 		if (rc)
 			break;
 		bool transport_failed = code != CURLE_OK;
@@ -680,6 +717,7 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 			  why, try + 1, c->tries, delay);
 		sleep_ms(delay);
 	}
+	resp->maybe_applied = maybe_applied;
 	handle_give_back(c, h);
 	return rc;
 }

@@ -68,6 +68,14 @@ struct http_response {
 	int64_t content_length;  /* -1 if unknown */
 	int64_t total_size;      /* from Content-Range ".../SIZE", else -1 */
 	time_t last_modified;    /* -1 if none */
+	/* A sending of the request broke after it may have reached the server
+	 * (a transport failure once connected with its body all handed over,
+	 * or libcurl's own resend on a reused connection that broke before
+	 * answering): it may have taken effect with its answer lost, so a final
+	 * status that says "exists already", "precondition failed" or "not
+	 * found" may answer a repeat of this request's own success. Callers of
+	 * requests that are not idempotent then check what the server holds. */
+	bool maybe_applied;
 };
 
 int http_client_new(bool insecure, struct http_client **out);

@@ -29,7 +29,15 @@
  * its quotes, so the ETag is sent unquoted. A multipart put checks the
  * condition with a HEAD first: another writer between that HEAD and the
  * completion is not detected. radosgw 16 answers CompleteMultipartUpload
- * with an empty <ETag>: the new ETag is then read with a HEAD. */
+ * with an empty <ETag>: the new ETag is then read with a HEAD.
+ *
+ * A request whose answer was lost after it reached the server is retried
+ * (http.c) and the repeat then meets its own effect: the folder marker's
+ * If-None-Match 412, a conditional PUT's 412, CompleteMultipartUpload's
+ * NoSuchUpload. After such an attempt (http_response.maybe_applied) the
+ * server's state is checked instead: the folder exists; the object's ETag
+ * is the MD5 of the bytes sent (single part), or the multipart ETag of the
+ * parts sent (the MD5 of their MD5s, "-", their count). */
 #include "backends/http.h"
 #include "backends/remote.h"
 #include "backends/s3_xml.h"
@@ -94,13 +102,14 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 	hex_encode(md, sizeof md, out);
 }
 
-/* SHA-256 of len bytes of fd from off, as hex. */
-static int sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65])
+/* Digest md_type (SHA-256, MD5: at most 32 bytes) of len bytes of fd from
+ * off, as hex. */
+static int digest_fd_hex(const EVP_MD *md_type, int fd, uint64_t off, uint64_t len, char out[65])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	enum { BUF = 1 << 20 };
 	char *buf = malloc(BUF);
-	int rc = ctx && buf && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+	int rc = ctx && buf && EVP_DigestInit_ex(ctx, md_type, NULL) ? 0 : -ENOMEM;
 	while (!rc && len > 0) {
 		ssize_t r = pread(fd, buf, len < BUF ? (size_t)len : BUF, (off_t)off);
 		if (r < 0 && errno == EINTR)
@@ -113,11 +122,12 @@ static int sha256_fd_hex(int fd, uint64_t off, uint64_t len, char out[65])
 		off += (uint64_t)r;
 		len -= (uint64_t)r;
 	}
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	if (!rc && !EVP_DigestFinal_ex(ctx, md, NULL))
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned md_len = 0;
+	if (!rc && (!EVP_DigestFinal_ex(ctx, md, &md_len) || md_len > 32))
 		rc = -EIO;
 	if (!rc)
-		hex_encode(md, sizeof md, out);
+		hex_encode(md, md_len, out);
 	EVP_MD_CTX_free(ctx);
 	free(buf);
 	return rc;
@@ -496,6 +506,19 @@ static int s3_list(struct remote *r, const char *dir, remote_list_cb cb, void *c
 
 /* ---- objects ---- */
 
+/* HEAD of one object key. */
+static int head_object(struct s3 *s, const char *key, struct remote_info *info)
+{
+	struct http_response resp;
+	int rc = s3_simple(s, "HEAD", key, NULL, NULL, &resp);
+	if (!rc)
+		rc = s3_errno(resp.status);
+	if (!rc)
+		http_response_to_info(&resp, info);
+	http_response_free(&resp);
+	return rc;
+}
+
 static int s3_head(struct remote *r, const char *path, struct remote_info *info)
 {
 	struct s3 *s = s3_of(r);
@@ -505,13 +528,7 @@ static int s3_head(struct remote *r, const char *path, struct remote_info *info)
 		char *key = key_of(s, path, false);
 		if (!key)
 			return -ENOMEM;
-		struct http_response resp;
-		rc = s3_simple(s, "HEAD", key, NULL, NULL, &resp);
-		if (!rc)
-			rc = s3_errno(resp.status);
-		if (!rc)
-			http_response_to_info(&resp, info);
-		http_response_free(&resp);
+		rc = head_object(s, key, info);
 		free(key);
 		if (rc != -ENOENT)
 			return rc;
@@ -572,7 +589,7 @@ static int put_body(struct s3 *s, const char *key, const char *query, int fd, ui
 	struct s3_call call;
 	int rc = call_init(&call, s, key, query);
 	if (!rc)
-		rc = sha256_fd_hex(fd, off, len, call.payload_hash);
+		rc = digest_fd_hex(EVP_sha256(), fd, off, len, call.payload_hash);
 	if (!rc) {
 		struct http_request req;
 		call_request(&call, &req, "PUT");
@@ -587,6 +604,22 @@ static int put_body(struct s3 *s, const char *key, const char *query, int fd, ui
 	return rc;
 }
 
+/* Does key hold exactly our size bytes of fd, as a single-part upload of
+ * them would? Its ETag is then their MD5, which is compared; etag receives
+ * it when it does. (A PUT whose earlier attempt went through is refused by
+ * its own condition.) */
+static bool holds_our_version(struct s3 *s, const char *key, int fd, uint64_t size,
+			      char etag[REMOTE_ETAG_MAX])
+{
+	struct remote_info now;
+	char md5[65];
+	if (head_object(s, key, &now) != 0 || now.size != size ||
+	    digest_fd_hex(EVP_md5(), fd, 0, size, md5) != 0 || !remote_etag_equal(now.etag, md5))
+		return false;
+	snprintf(etag, REMOTE_ETAG_MAX, "%s", now.etag);
+	return true;
+}
+
 static int put_single(struct s3 *s, const char *key, int fd, uint64_t size, const char *if_match,
 		      char etag[REMOTE_ETAG_MAX])
 {
@@ -597,7 +630,9 @@ static int put_single(struct s3 *s, const char *key, int fd, uint64_t size, cons
 		rc = put_body(s, key, NULL, fd, 0, size, headers, &resp);
 	if (!rc)
 		rc = s3_errno(resp.status);
-	if (!rc)
+	if (rc == -ESTALE && resp.maybe_applied && holds_our_version(s, key, fd, size, etag))
+		rc = 0;
+	else if (!rc)
 		snprintf(etag, REMOTE_ETAG_MAX, "%s", resp.etag);
 	http_response_free(&resp);
 	curl_slist_free_all(headers);
@@ -670,6 +705,47 @@ static int upload_parts(struct s3 *s, const char *key, const char *upload_id, in
 	return rc;
 }
 
+/* The ETag S3 gives the multipart upload completed with the body complete:
+ * the MD5 of its parts' binary MD5s, "-", the count of parts. false when a
+ * part's ETag is no MD5. */
+static bool multipart_etag(const char *complete, char out[REMOTE_ETAG_MAX])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned parts = 0, md_len = 0;
+	for (const char *p = complete; ok && (p = strstr(p, "<ETag>")); parts++) {
+		p += strlen("<ETag>");
+		p += *p == '"';
+		for (int i = 0; ok && i < 16; i++)
+			ok = sscanf(p + 2 * i, "%2hhx", &md[i]) == 1;
+		ok = ok && EVP_DigestUpdate(ctx, md, 16);
+	}
+	ok = ok && parts && EVP_DigestFinal_ex(ctx, md, &md_len) && md_len == 16;
+	if (ok) {
+		char hex[33];
+		hex_encode(md, 16, hex);
+		snprintf(out, REMOTE_ETAG_MAX, "%s-%u", hex, parts);
+	}
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+/* CompleteMultipartUpload said NoSuchUpload after an attempt whose answer
+ * may have been lost: does key hold the upload that attempt completed?
+ * etag receives its ETag then. */
+static bool completed_already(struct s3 *s, const char *key, const char *complete,
+			      char etag[REMOTE_ETAG_MAX])
+{
+	char want[REMOTE_ETAG_MAX];
+	struct remote_info now;
+	if (!multipart_etag(complete, want) || head_object(s, key, &now) != 0 ||
+	    !remote_etag_equal(now.etag, want))
+		return false;
+	snprintf(etag, REMOTE_ETAG_MAX, "%s", now.etag);
+	return true;
+}
+
 static int put_multipart(struct s3 *s, const char *key, int fd, uint64_t size,
 			 char etag[REMOTE_ETAG_MAX])
 {
@@ -694,7 +770,10 @@ static int put_multipart(struct s3 *s, const char *key, int fd, uint64_t size,
 		memset(&resp, 0, sizeof resp);
 	if (!rc)
 		rc = s3_errno(resp.status);
-	if (!rc) {
+	if (rc == -ENOENT && resp.maybe_applied) {
+		if (completed_already(s, key, complete.data, etag))
+			rc = 0;
+	} else if (!rc) {
 		/* a 200 reply may still carry an <Error> */
 		char *e = remote_s3_reply_field(&resp.body, "CompleteMultipartUploadResult", "ETag");
 		if (e)
@@ -751,8 +830,9 @@ static int delete_key(struct s3 *s, const char *key)
 {
 	struct http_response resp;
 	int rc = s3_simple(s, "DELETE", key, NULL, NULL, &resp);
-	if (!rc)
-		rc = s3_errno(resp.status);
+	if (!rc) /* S3 answers 204 for a missing key too; a server that says 404 to a
+		  * repeat of a DELETE that went through is not heard either */
+		rc = resp.status == 404 && resp.maybe_applied ? 0 : s3_errno(resp.status);
 	http_response_free(&resp);
 	return rc;
 }
@@ -793,10 +873,14 @@ static int s3_mkdir(struct remote *r, const char *path)
 		rc = put_body(s, marker, NULL, -1, 0, 0, headers, &resp);
 	if (!rc)
 		rc = s3_errno(resp.status);
+	/* the marker exists: ours, if an earlier attempt may have gone through
+	 * (one another client made in that moment is not told apart) */
+	if (rc == -ESTALE)
+		rc = resp.maybe_applied && s3_head(r, path, &info) == 0 && info.is_dir ? 0 : -EEXIST;
 	http_response_free(&resp);
 	curl_slist_free_all(headers);
 	free(marker);
-	return rc == -ESTALE ? -EEXIST : rc;
+	return rc;
 }
 
 static int s3_rmdir(struct remote *r, const char *path)

@@ -20,18 +20,30 @@
  *   the current second always fails: put then checks the ETag, and when it
  *   does match waits for the next second and tries once more;
  * - a MOVE into a missing folder is answered 500, not 409: the destination's
- *   parent is then looked up to report -ENOENT. */
+ *   parent is then looked up to report -ENOENT.
+ *
+ * A request whose answer was lost after it reached the server is retried
+ * (http.c) and the repeat then finds its own effect: MKCOL 405, DELETE 404,
+ * MOVE 404/412, a conditional PUT 412. After such an attempt
+ * (http_response.maybe_applied) the server's state is checked instead: the
+ * collection exists, the source is gone and the destination there, the
+ * object holds exactly the bytes sent (size first, then the bytes). */
+#include "backends/fdio.h"
 #include "backends/http.h"
 #include "backends/remote.h"
 #include "backends/store.h"
 #include "backends/webdav_xml.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#define COMPARE_BLOCK ((uint64_t)1 << 20) /* fetched at a time to compare an object */
 
 struct webdav {
 	struct remote base;
@@ -305,6 +317,48 @@ static char *condition_header(const char *if_match)
 	return h;
 }
 
+/* Do len bytes of the server's object at off, of version etag, equal those
+ * of fd at off? scratch: an empty file to fetch them into. */
+static bool block_matches(struct remote *r, const char *path, uint64_t off, uint64_t len, int fd,
+			  int scratch, const char *etag)
+{
+	struct remote_info got_info;
+	uint64_t got = 0;
+	uint8_t *theirs = malloc(len ? len : 1), *ours = malloc(len ? len : 1);
+	bool same = theirs && ours && ftruncate(scratch, 0) == 0 &&
+		    lseek(scratch, 0, SEEK_SET) == 0 &&
+		    webdav_get(r, path, off, len, scratch, &got, &got_info) == 0 && got == len &&
+		    (!got_info.etag[0] || remote_etag_equal(got_info.etag, etag)) &&
+		    fd_pread_full(scratch, theirs, len, 0) == (ssize_t)len &&
+		    fd_pread_full(fd, ours, len, off) == (ssize_t)len && memcmp(theirs, ours, len) == 0;
+	free(theirs);
+	free(ours);
+	return same;
+}
+
+/* Does the server hold exactly our size bytes of fd at path? (A PUT whose
+ * earlier attempt went through is then refused by its own condition.) Sizes
+ * are compared first, then the bytes, a block at a time. info, when it
+ * does, receives what the server has. */
+static bool holds_our_version(struct remote *r, const char *path, int fd, uint64_t size,
+			      struct remote_info *info)
+{
+	struct remote_info now;
+	if (webdav_head(r, path, &now) != 0 || now.is_dir || now.size != size)
+		return false;
+	int scratch = memfd_create("umbrafs-compare", MFD_CLOEXEC);
+	bool same = scratch >= 0;
+	for (uint64_t off = 0; same && off < size; off += COMPARE_BLOCK) {
+		uint64_t len = size - off < COMPARE_BLOCK ? size - off : COMPARE_BLOCK;
+		same = block_matches(r, path, off, len, fd, scratch, now.etag);
+	}
+	if (scratch >= 0)
+		close(scratch);
+	if (same && info)
+		*info = now;
+	return same;
+}
+
 static int put_once(struct remote *r, const char *path, const char *url, int fd, uint64_t size,
 		    const struct curl_slist *headers, struct remote_info *info)
 {
@@ -318,6 +372,10 @@ static int put_once(struct remote *r, const char *path, const char *url, int fd,
 	int rc = http_perform(w->http, &req, &resp);
 	if (rc == 0)
 		rc = resp.status == 405 ? -EISDIR : http_status_errno(resp.status);
+	if (rc == -ESTALE && resp.maybe_applied && holds_our_version(r, path, fd, size, info)) {
+		http_response_free(&resp);
+		return 0;
+	}
 	if (rc == 0 && info) {
 		/* Not every server returns the new ETag with the PUT: ask for it then
 		 * (another writer in between would make it the ETag of their version). */
@@ -362,9 +420,11 @@ static int webdav_put(struct remote *r, const char *path, int fd, uint64_t size,
 
 /* ---- namespace ---- */
 
-/* A request without body; returns its final status or -errno. */
+/* A request without body; returns its final status or -errno, and
+ * *maybe_applied (see http_response) when that status may answer a repeat
+ * of a request that took effect already. */
 static long simple_request(struct webdav *w, const char *method, const char *path, bool collection,
-			   const struct curl_slist *headers)
+			   const struct curl_slist *headers, bool *maybe_applied)
 {
 	char *url = url_for(w, path, collection);
 	if (!url)
@@ -378,18 +438,41 @@ static long simple_request(struct webdav *w, const char *method, const char *pat
 	struct http_response resp;
 	int rc = http_perform(w->http, &req, &resp);
 	long status = rc ? rc : resp.status;
+	*maybe_applied = resp.maybe_applied;
 	http_response_free(&resp);
 	free(url);
 	return status;
 }
 
+static bool is_collection(struct remote *r, const char *path)
+{
+	struct remote_info info;
+	return webdav_head(r, path, &info) == 0 && info.is_dir;
+}
+
 static int webdav_mkdir(struct remote *r, const char *path)
 {
-	long status = simple_request(webdav_of(r), "MKCOL", path, true, NULL);
+	bool maybe_applied = false;
+	long status = simple_request(webdav_of(r), "MKCOL", path, true, NULL, &maybe_applied);
 	if (status < 0)
 		return (int)status;
-	if (status == 405) /* MKCOL on an existing resource */
-		return -EEXIST;
+	/* MKCOL on an existing resource; after an attempt that may have gone
+	 * through, a collection there is taken as ours (one made by another
+	 * client in that moment is not told apart) */
+	if (status == 405)
+		return maybe_applied && is_collection(r, path) ? 0 : -EEXIST;
+	return http_status_errno(status);
+}
+
+/* DELETE path; a 404 after an attempt that may have gone through is success. */
+static int delete_resource(struct webdav *w, const char *path, bool collection)
+{
+	bool maybe_applied = false;
+	long status = simple_request(w, "DELETE", path, collection, NULL, &maybe_applied);
+	if (status < 0)
+		return (int)status;
+	if (status == 404 && maybe_applied)
+		return 0;
 	return http_status_errno(status);
 }
 
@@ -409,8 +492,7 @@ static int webdav_rmdir(struct remote *r, const char *path)
 		return rc;
 	if (entries > 0)
 		return -ENOTEMPTY;
-	long status = simple_request(webdav_of(r), "DELETE", path, true, NULL);
-	return status < 0 ? (int)status : http_status_errno(status);
+	return delete_resource(webdav_of(r), path, true);
 }
 
 static int webdav_remove(struct remote *r, const char *path)
@@ -421,8 +503,7 @@ static int webdav_remove(struct remote *r, const char *path)
 		return rc;
 	if (info.is_dir)
 		return -EISDIR;
-	long status = simple_request(webdav_of(r), "DELETE", path, false, NULL);
-	return status < 0 ? (int)status : http_status_errno(status);
+	return delete_resource(webdav_of(r), path, false);
 }
 
 static bool destination_parent_missing(struct remote *r, const char *to)
@@ -433,6 +514,14 @@ static bool destination_parent_missing(struct remote *r, const char *to)
 	bool missing = parent && webdav_head(r, parent, &info) == -ENOENT;
 	free(parent);
 	return missing;
+}
+
+/* A MOVE repeated after one that went through finds its source gone (404)
+ * or, with Overwrite: F, its destination taken (412): is that so? */
+static bool moved_already(struct remote *r, const char *from, const char *to)
+{
+	struct remote_info info;
+	return webdav_head(r, from, &info) == -ENOENT && webdav_head(r, to, &info) == 0;
 }
 
 static int webdav_move(struct remote *r, const char *from, const char *to, bool overwrite)
@@ -447,12 +536,15 @@ static int webdav_move(struct remote *r, const char *from, const char *to, bool 
 	}
 	struct curl_slist *headers = curl_slist_append(NULL, dest.data);
 	struct curl_slist *h2 = headers ? curl_slist_append(headers, overwrite ? "Overwrite: T" : "Overwrite: F") : NULL;
-	long status = h2 ? simple_request(w, "MOVE", from, false, h2) : -ENOMEM;
+	bool maybe_applied = false;
+	long status = h2 ? simple_request(w, "MOVE", from, false, h2, &maybe_applied) : -ENOMEM;
 	curl_slist_free_all(h2 ? h2 : headers);
 	free(dest.data);
 	free(dest_url);
 	if (status < 0)
 		return (int)status;
+	if (http_status_errno(status) && maybe_applied && moved_already(r, from, to))
+		return 0;
 	if (status == 412) /* Overwrite: F and the destination exists */
 		return -EEXIST;
 	if (status >= 500 && destination_parent_missing(r, to))

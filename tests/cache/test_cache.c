@@ -26,6 +26,10 @@
 static pthread_mutex_t sync_log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *sync_log[SYNC_LOG_MAX];
 static int sync_log_n;
+static char slow_sync_folder[4200]; /* fsync of this folder takes slow_sync_ms longer */
+static long slow_sync_ms;
+
+static void sleep_ms(long ms);
 
 int __real_fsync(int fd);
 int __wrap_fsync(int fd);
@@ -39,11 +43,15 @@ int __wrap_fsync(int fd)
 	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
 	n = readlink(link, path, sizeof path - 1);
 	if (n > 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		long delay = 0;
 		path[n] = '\0';
 		pthread_mutex_lock(&sync_log_lock);
 		if (sync_log_n < SYNC_LOG_MAX)
 			sync_log[sync_log_n++] = strdup(path);
+		if (strcmp(path, slow_sync_folder) == 0)
+			delay = slow_sync_ms;
 		pthread_mutex_unlock(&sync_log_lock);
+		sleep_ms(delay);
 	}
 	return __real_fsync(fd);
 }
@@ -53,6 +61,15 @@ static void sync_log_clear(void)
 	pthread_mutex_lock(&sync_log_lock);
 	while (sync_log_n)
 		free(sync_log[--sync_log_n]);
+	pthread_mutex_unlock(&sync_log_lock);
+}
+
+/* fsync of the cache folder's sub-folder sub takes ms longer (0: not). */
+static void slow_down_sync_of(const char *cache, const char *sub, long ms)
+{
+	pthread_mutex_lock(&sync_log_lock);
+	snprintf(slow_sync_folder, sizeof slow_sync_folder, "%s/%s", cache, sub);
+	slow_sync_ms = ms;
 	pthread_mutex_unlock(&sync_log_lock);
 }
 
@@ -762,27 +779,40 @@ static void test_rename_moves_the_queued_change(void)
 	fake_free(f);
 }
 
-static int ignore_entry(void *ctx, const char *name, bool is_dir)
+/* A listing of "dir" made in a thread: did it succeed, did it name "new"? */
+struct dir_listing {
+	struct store *s;
+	int rc;
+	bool saw_new;
+};
+
+static int note_new(void *ctx, const char *name, bool is_dir)
 {
-	(void)ctx;
-	(void)name;
-	(void)is_dir;
+	struct dir_listing *dl = ctx;
+
+	if (strcmp(name, "new") == 0 && !is_dir)
+		dl->saw_new = true;
 	return 0;
 }
 
 static void *list_dir(void *arg)
 {
-	store_list(arg, "dir", ignore_entry, NULL);
+	struct dir_listing *dl = arg;
+
+	dl->rc = store_list(dl->s, "dir", note_new, dl);
 	return NULL;
 }
 
-/* A listing fetched while a local change happens does not undo it. */
+/* A listing fetched while a local change happens does not undo it: neither
+ * in the listing that fetch answers (the object, uploaded meanwhile, is
+ * neither pending nor in the server's older answer) nor later. */
 static void test_listing_fetch_keeps_a_local_change(void)
 {
 	struct fake_remote *f = fake_new();
 	struct store_attr a;
 	struct store_obj *o;
 	struct store *s;
+	struct dir_listing dl = { 0 };
 	pthread_t t;
 	char buf[8] = { 0 };
 
@@ -793,18 +823,59 @@ static void test_listing_fetch_keeps_a_local_change(void)
 	CHECK_EQ(store_pwrite(o, "data", 4, 0), 4);
 	sleep_ms(META_TIMEOUT_MS + 50); /* the listing is stale: the next use fetches it */
 	fake_delay(f, FAKE_LIST, 200);  /* listed before the upload, answered after it */
-	pthread_create(&t, NULL, list_dir, s);
+	dl.s = s;
+	pthread_create(&t, NULL, list_dir, &dl);
 	sleep_ms(50);
 	CHECK_EQ(store_fsync(o, false), 0);
 	CHECK_EQ(store_close(o), 0);
 	pthread_join(t, NULL);
 	fake_delay(f, FAKE_LIST, 0);
+	CHECK_EQ(dl.rc, 0);
+	CHECK(dl.saw_new);
 	CHECK(fake_has(f, "dir/new"));
 	CHECK_EQ(store_getattr(s, "dir/new", &a), 0);
 	CHECK_EQ(store_open(s, "dir/new", STORE_O_CREATE, &o), 0);
 	CHECK_EQ(store_pread(o, buf, 4, 0), 4);
 	CHECK(memcmp(buf, "data", 4) == 0);
 	CHECK_EQ(store_close(o), 0);
+	store_destroy(s);
+	fake_free(f);
+}
+
+static void *flush_cache(void *arg)
+{
+	store_cache_flush(arg);
+	return NULL;
+}
+
+/* An object made here is listed while its upload finishes: between the
+ * server's answer and the queue record's removal (made slow here) it is no
+ * longer new, not yet clean, and not in the listing fetched before. */
+static void test_listing_shows_an_object_being_uploaded(void)
+{
+	struct fake_remote *f = fake_new();
+	struct dir_listing dl = { 0 };
+	struct store_obj *o;
+	struct store *s;
+	pthread_t t;
+
+	new_cache_dir("listing-upload");
+	fake_mkdir(f, "dir");
+	s = open_cache_with(f, 0, 60000); /* uploads when flushed */
+	dl.s = s;
+	CHECK_EQ(store_open(s, "dir/new", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_pwrite(o, "data", 4, 0), 4);
+	CHECK_EQ(store_close(o), 0);
+	slow_down_sync_of(cache_dir, "queue", 400);
+	pthread_create(&t, NULL, flush_cache, s);
+	for (int i = 0; i < 200 && !fake_has(f, "dir/new"); i++)
+		sleep_ms(5);
+	sleep_ms(50); /* the upload is done on the server, its records not yet */
+	list_dir(&dl);
+	pthread_join(t, NULL);
+	slow_down_sync_of(cache_dir, "queue", 0);
+	CHECK_EQ(dl.rc, 0);
+	CHECK(dl.saw_new);
 	store_destroy(s);
 	fake_free(f);
 }
@@ -1112,6 +1183,7 @@ int main(void)
 	test_unknown_base_is_never_overwritten();
 	test_rename_moves_the_queued_change();
 	test_listing_fetch_keeps_a_local_change();
+	test_listing_shows_an_object_being_uploaded();
 	test_changes_durable_before_queued();
 	test_unlinked_open_objects();
 	test_create_offline_keeps_the_cached_copy();

@@ -4,6 +4,7 @@
  * folder at URL must exist and be empty. Prints TAP-like lines and a final
  * "N passed, N failed". */
 #include "backends/remote.h"
+#include "lossy_proxy.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -289,6 +290,110 @@ static void test_remove_rmdir(struct remote *r)
 	CHECK_RC(r->ops->remove(r, "d/never"), -ENOENT);
 }
 
+/* ---- answers lost after the request reached the server ---- */
+
+/* The port of the server behind url (webdav://user@127.0.0.1:PORT/...) or
+ * AWS_ENDPOINT_URL (http://127.0.0.1:PORT); 0 if none. */
+static int server_port(void)
+{
+	const char *u = is_s3 ? getenv("AWS_ENDPOINT_URL") : url;
+	const char *host = u ? strstr(u, "127.0.0.1:") : NULL;
+	return host ? atoi(host + strlen("127.0.0.1:")) : 0;
+}
+
+static void with_env(const char *name, const char *value, char **saved);
+static void restore_env(const char *name, char *saved);
+
+/* The store of url, reached through proxy p. */
+static struct remote *open_through(struct lossy_proxy *p)
+{
+	char through[512], *saved;
+	struct remote *r;
+	if (is_s3) {
+		snprintf(through, sizeof through, "http://127.0.0.1:%d", lossy_proxy_port(p));
+		with_env("AWS_ENDPOINT_URL", through, &saved);
+		r = open_remote(url, NULL);
+		restore_env("AWS_ENDPOINT_URL", saved);
+		return r;
+	}
+	const char *port = strstr(url, "127.0.0.1:") + strlen("127.0.0.1:");
+	snprintf(through, sizeof through, "%.*s%d%s", (int)(port - url), url, lossy_proxy_port(p),
+		 strchr(port, '/'));
+	return open_remote(through, NULL);
+}
+
+/* Each request below reaches the server, which acts on it, and its answer
+ * is lost: the retry meets the effect of its own first attempt (an existing
+ * folder, an ETag that changed, a source that is gone, a missing object),
+ * which is success, not an error or a conflict. A real conflict stays one. */
+static void test_lost_answers(void)
+{
+	struct lossy_proxy *p = server_port() ? lossy_proxy_start(server_port()) : NULL;
+	struct remote *r = p ? open_through(p) : NULL;
+	struct remote_info v1, v2, info;
+	uint8_t a[5000], b[7000];
+	int lost = 0;
+	CHECK(r != NULL);
+	if (!r) {
+		lossy_proxy_stop(p);
+		return;
+	}
+	fill(a, sizeof a, 11);
+	fill(b, sizeof b, 12);
+	lossy_proxy_lose(p, is_s3 ? "PUT" : "MKCOL", NULL, 1); /* S3: the folder's marker */
+	CHECK_RC(r->ops->mkdir(r, "lost"), 0);
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK_RC(r->ops->head(r, "lost", &info), 0);
+	CHECK(info.is_dir);
+
+	lossy_proxy_lose(p, "PUT", NULL, 1);
+	CHECK_RC(put_bytes(r, "lost/obj", a, sizeof a, "", &v1), 0); /* must not exist */
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK_RC(r->ops->head(r, "lost/obj", &info), 0);
+	CHECK(remote_etag_equal(info.etag, v1.etag));
+	lossy_proxy_lose(p, "PUT", NULL, 1);
+	CHECK_RC(put_bytes(r, "lost/obj", b, sizeof b, v1.etag, &v2), 0); /* must be v1 */
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK(get_equals(r, "lost/obj", 0, 0, b, sizeof b));
+	CHECK_RC(r->ops->head(r, "lost/obj", &info), 0);
+	CHECK(remote_etag_equal(info.etag, v2.etag));
+	lossy_proxy_lose(p, "PUT", NULL, 1); /* refused both times: someone else's version */
+	CHECK_RC(put_bytes(r, "lost/obj", a, sizeof a, "", NULL), -ESTALE);
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK(get_equals(r, "lost/obj", 0, 0, b, sizeof b));
+
+	/* a completed multipart upload's repeated completion: radosgw answers
+	 * it 200 again, AWS NoSuchUpload (then the parts' ETags are checked) */
+	if (is_s3) { /* run-remote.sh: parts of 5 MiB */
+		uint8_t *big = malloc(6 << 20);
+		fill(big, 6 << 20, 13);
+		lossy_proxy_lose(p, "POST", "uploadId=", 1); /* the completion */
+		CHECK_RC(put_bytes(r, "lost/big", big, 6 << 20, "", &v1), 0);
+		CHECK(lossy_proxy_lost(p) == ++lost);
+		CHECK(get_equals(r, "lost/big", 0, 0, big, 6 << 20));
+		CHECK_RC(r->ops->head(r, "lost/big", &info), 0);
+		CHECK(remote_etag_equal(info.etag, v1.etag));
+		CHECK_RC(r->ops->remove(r, "lost/big"), 0);
+		free(big);
+	}
+
+	lossy_proxy_lose(p, is_s3 ? "DELETE" : "MOVE", NULL, 1);
+	CHECK_RC(r->ops->move(r, "lost/obj", "lost/moved", false), 0);
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK_RC(r->ops->head(r, "lost/obj", &info), -ENOENT);
+	CHECK(get_equals(r, "lost/moved", 0, 0, b, sizeof b));
+	lossy_proxy_lose(p, "DELETE", NULL, 1);
+	CHECK_RC(r->ops->remove(r, "lost/moved"), 0);
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK_RC(r->ops->head(r, "lost/moved", &info), -ENOENT);
+	lossy_proxy_lose(p, "DELETE", NULL, 1);
+	CHECK_RC(r->ops->rmdir(r, "lost"), 0);
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK_RC(r->ops->head(r, "lost", &info), -ENOENT);
+	r->ops->destroy(r);
+	lossy_proxy_stop(p);
+}
+
 /* ---- many entries, from several threads ---- */
 
 #define MANY 1100
@@ -538,6 +643,7 @@ int main(int argc, char **argv)
 	test_list(r);
 	test_move(r);
 	test_remove_rmdir(r);
+	test_lost_answers();
 	test_many(r);
 	test_big(r);
 	test_wrong_credentials();
