@@ -144,6 +144,8 @@ def test_two_mounts_writing_one_file_keep_both_versions(vault, mount_factory, tm
     b = mount_factory(vault, cache_dir=tmp_path / "cache-b")
     if start == "both-change":
         assert (b.mnt / "notes.txt").read_bytes() == b"the original\n"
+    else:  # both list the folder first: each believes it creates the file
+        assert os.listdir(a.mnt) == [] and os.listdir(b.mnt) == []
     # different sizes: Apache's ETags (mtime and size) tell them apart within a second
     version_a, version_b = b"version A\n" * 1000, b"version B, longer\n" * 2000
     write_fsync(a.mnt / "notes.txt", version_a)
