@@ -15,6 +15,7 @@
 #include "backends/cache.h"
 #include "backends/fdio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -2675,40 +2676,122 @@ static int check_private(const char *dir, char **err)
 }
 
 /* The cache folder: as given, or named by the store's URL; or a fresh one. */
-static int choose_folder(struct cache *c, char **err)
+/* The folder mounts of c's remote use: --cache-dir, or one per store URL
+ * under the default base. malloc'd into *out. */
+static int shared_folder(const struct cache *c, char **out, char **err)
 {
 	char *base = NULL;
 	char id[65];
 	int rc;
 
-	if (!c->opt.dir)
-		rc = default_base(&base, err);
-	else
-		rc = (base = strdup(c->opt.dir)) ? 0 : store_fail(err, -ENOMEM, "out of memory");
+	if (c->opt.dir)
+		return (*out = strdup(c->opt.dir)) ? 0 : store_fail(err, -ENOMEM, "out of memory");
+	rc = default_base(&base, err);
+	if (!rc && (sha256_hex(c->remote->location, id) < 0 ||
+		    asprintf(out, "%s/%.16s", base, id) < 0))
+		rc = store_fail(err, -ENOMEM, "out of memory");
+	free(base);
+	return rc;
+}
+
+/* A private folder for a one-shot command (info, fsck, passwd), which must
+ * not wait for a mount that holds the shared one. */
+static int temporary_folder(const struct cache *c, char **out, char **err)
+{
+	char *base = NULL;
+	int rc = c->opt.dir ? ((base = strdup(c->opt.dir)) ? 0 : -ENOMEM) : default_base(&base, err);
+
+	if (rc == -ENOMEM)
+		return store_fail(err, rc, "out of memory");
 	if (rc)
 		return rc;
 	rc = store_mkdir_p(base);
-	if (rc) {
+	if (rc)
 		rc = store_fail(err, rc, "%s: cannot create the cache folder: %s", base, strerror(-rc));
-	} else if (c->opt.temporary) {
-		if (asprintf(&c->dir, "%s/tmp-XXXXXX", base) < 0)
-			c->dir = NULL;
-		if (!c->dir || !mkdtemp(c->dir))
-			rc = store_fail(err, -errno, "%s: cannot create a cache folder: %s", base,
-					strerror(errno));
-	} else if (c->opt.dir) {
-		c->dir = base;
-		base = NULL;
-	} else if (sha256_hex(c->remote->location, id) < 0 ||
-		   asprintf(&c->dir, "%s/%.16s", base, id) < 0) {
-		c->dir = NULL;
-		rc = store_fail(err, -ENOMEM, "out of memory");
-	} else if (mkdir(c->dir, FOLDER_MODE) < 0 && errno != EEXIST) {
-		rc = store_fail(err, -errno, "%s: cannot create the cache folder: %s", c->dir,
+	else if (asprintf(out, "%s/tmp-XXXXXX", base) < 0 || !mkdtemp(*out))
+		rc = store_fail(err, -errno, "%s: cannot create a cache folder: %s", base,
 				strerror(errno));
-	}
 	free(base);
+	return rc;
+}
+
+static int choose_folder(struct cache *c, char **err)
+{
+	int rc = c->opt.temporary ? temporary_folder(c, &c->dir, err) : shared_folder(c, &c->dir, err);
+
+	if (!rc && !c->opt.temporary && (rc = store_mkdir_p(c->dir)) != 0)
+		rc = store_fail(err, rc, "%s: cannot create the cache folder: %s", c->dir,
+				strerror(-rc));
 	return rc ? rc : check_private(c->dir, err);
+}
+
+/* ---- what the shared folder holds (umbrafs info) ---- */
+
+/* the totals add_object_file adds to: nftw passes its callback no context */
+static __thread struct cache_stats *walk_stats;
+
+static int add_object_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (flag == FTW_F && !own_name(path + ftw->base)) {
+		walk_stats->objects++;
+		walk_stats->bytes += (uint64_t)st->st_blocks * 512; /* sparse: what is on disk */
+	}
+	return 0;
+}
+
+/* One queued upload of the folder dir: count it and its object's size. */
+static void add_queued(const char *dir, const char *record, struct cache_stats *st)
+{
+	char *file = NULL, *numbers, *etag, *path, *object = NULL, text[RECORD_MAX];
+	struct stat sb;
+	FILE *f;
+	size_t n = 0;
+
+	if (asprintf(&file, "%s/queue/%s", dir, record) < 0)
+		return;
+	if ((f = fopen(file, "re"))) {
+		n = fread(text, 1, sizeof text - 1, f);
+		fclose(f);
+	}
+	text[n] = '\0';
+	free(file);
+	if (record_split(text, &numbers, &etag, &path) != 0)
+		return;
+	st->pending_uploads++;
+	if (asprintf(&object, "%s/objects/%s", dir, path) >= 0 && stat(object, &sb) == 0)
+		st->pending_bytes += (uint64_t)sb.st_size;
+	free(object);
+}
+
+int store_cache_folder_stats(struct store *s, struct cache_stats *st, char **folder)
+{
+	struct cache *c = cache_of(s);
+	char *objects = NULL, *queue = NULL, *err = NULL;
+	struct dirent *e;
+	DIR *d;
+	int rc;
+
+	if (!store_is_cache(s))
+		return -EINVAL;
+	memset(st, 0, sizeof *st);
+	rc = shared_folder(c, folder, &err);
+	free(err);
+	if (rc)
+		return rc;
+	if (asprintf(&objects, "%s/objects", *folder) < 0 || asprintf(&queue, "%s/queue", *folder) < 0)
+		rc = -ENOMEM;
+	walk_stats = st;
+	if (!rc && nftw(objects, add_object_file, 16, FTW_PHYS) != 0)
+		rc = errno == ENOENT ? -ENOENT : -EIO;
+	if (!rc && (d = opendir(queue))) {
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.' && !own_name(e->d_name))
+				add_queued(*folder, e->d_name, st);
+		closedir(d);
+	}
+	free(objects);
+	free(queue);
+	return rc;
 }
 
 static int open_subfolder(struct cache *c, const char *name, struct store **out, char **err)

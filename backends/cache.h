@@ -82,4 +82,9 @@ struct cache_stats {
 };
 int store_cache_stats(struct store *s, struct cache_stats *st);
 
+/* What the cache folder that mounts of s's store use holds (objects on disk,
+ * queued uploads), read without taking it, so also while a mount runs.
+ * *folder (malloc'd) names it; -ENOENT when there is none yet. */
+int store_cache_folder_stats(struct store *s, struct cache_stats *st, char **folder);
+
 #endif

@@ -198,6 +198,25 @@ static int cmd_init(const struct cli *c)
 	return rc;
 }
 
+/* The cache folder of a remote store: what it holds, what waits for upload. */
+static void print_cache_use(struct store *s)
+{
+	struct cache_stats st;
+	char *folder = NULL;
+	int rc = store_cache_folder_stats(s, &st, &folder);
+
+	if (rc == 0 || rc == -ENOENT) {
+		printf("cache: %s%s\n", folder, rc ? " (not made yet)" : "");
+		printf("cache use: %.1f MiB in %llu objects\n", st.bytes / 1048576.0,
+		       (unsigned long long)st.objects);
+		printf("pending uploads: %llu (%.1f MiB)\n", (unsigned long long)st.pending_uploads,
+		       st.pending_bytes / 1048576.0);
+	} else {
+		printf("cache: cannot read it: %s\n", strerror(-rc));
+	}
+	free(folder);
+}
+
 static int cmd_info(const struct cli *c)
 {
 	struct cry_vault_config cfg;
@@ -226,6 +245,8 @@ static int cmd_info(const struct cli *c)
 		printf("directories: %llu\n", (unsigned long long)counts.directories);
 		printf("files: %llu\n", (unsigned long long)counts.files);
 		printf("symlinks: %llu\n", (unsigned long long)counts.symlinks);
+		if (store_is_cache(s))
+			print_cache_use(s);
 	}
 	free(err);
 	store_destroy(s);

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import needs_umbrafs, tree_of, walk
+from conftest import needs_umbrafs, run_umbrafs, tree_of, walk
 from faultproxy import FAULTS, FaultProxy
 
 pytestmark = [needs_umbrafs, pytest.mark.stores("webdav", "s3")]
@@ -67,15 +67,25 @@ def test_kill_9_keeps_fsynced_files_and_resumes_the_queue(vault, mount_factory, 
     assert {p: on_server.get(p) for p in expected_synced} == expected_synced
     assert any(p not in on_server for p in closed), (
         "every closed file was uploaded before the kill: the test did not kill with a queue")
+    assert pending_uploads(vault.store) > 0  # what `umbrafs info` tells of the queue
 
     # the same cache folder: the queue resumes; unmounting waits for it
     m2 = mount_factory(vault)
     for rel, data in (synced | closed).items():
         assert (m2.mnt / rel).read_bytes() == data, rel
     m2.stop()
+    assert pending_uploads(vault.store) == 0
     result = walk(vault.store, vault.password_file)
     result.assert_clean()
     assert result.tree == {"sub": ("d",)} | file_nodes(synced | closed)
+
+
+def pending_uploads(store):
+    """The queued uploads `umbrafs info` counts in the store's cache folder."""
+    r = run_umbrafs("info", "--cache-dir", store.cache_dir, store)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^cache use: [0-9.]+ MiB in \d+ objects$", r.stdout, re.M), r.stdout
+    return int(re.search(r"^pending uploads: (\d+) ", r.stdout, re.M).group(1))
 
 
 # ---------------------------------------------------- faulty network
