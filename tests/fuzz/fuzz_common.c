@@ -87,3 +87,15 @@ void fuzz_fail(const char *what)
 	fprintf(stderr, "fuzz oracle: %s\n", what);
 	abort();
 }
+
+int fuzz_two_modes(const uint8_t *data, size_t size, void (*structured)(struct fuzz_input *),
+		   void (*raw)(struct fuzz_input *))
+{
+	struct fuzz_input in = { data, size };
+
+	if (fuzz_byte(&in) & 1)
+		structured(&in);
+	else
+		raw(&in);
+	return 0;
+}

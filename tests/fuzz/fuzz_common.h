@@ -17,6 +17,11 @@ struct fuzz_input {
 };
 
 uint8_t fuzz_byte(struct fuzz_input *in);
+
+/* A target with two modes: the first input byte picks the structure-aware one
+ * (valid objects built from the input, then damaged) or the raw one. */
+int fuzz_two_modes(const uint8_t *data, size_t size, void (*structured)(struct fuzz_input *),
+		   void (*raw)(struct fuzz_input *));
 /* A little-endian number of `bytes` (1..8) bytes. */
 uint64_t fuzz_uint(struct fuzz_input *in, unsigned bytes);
 /* Up to len bytes (fewer at the end); *got says how many. */

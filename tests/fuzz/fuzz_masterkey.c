@@ -93,10 +93,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_input in = { data, size };
-	if (fuzz_byte(&in) & 1)
-		fuzz_structured(&in);
-	else
-		fuzz_raw(&in);
-	return 0;
+	return fuzz_two_modes(data, size, fuzz_structured, fuzz_raw);
 }
