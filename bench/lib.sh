@@ -55,13 +55,15 @@ describe_machine() {
 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 
-# Seconds the command took (its output is discarded).
+# Run CMD and set ELAPSED to the seconds it took (its output discarded). A failure is reported and
+# the run goes on: rclone mount cannot make the tree's symlinks, so tar fails there.
 timed() {
-  local t0 t1
+  local t0 t1 rc=0
   t0=$(date +%s.%N)
-  "$@" >/dev/null
+  "$@" >/dev/null || rc=$?
   t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+  [ $rc = 0 ] || echo "bench: $FS: '$*' exited with status $rc" >&2
+  ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 }
 
 mibs() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.1f", m / s }'; }
@@ -89,14 +91,47 @@ fs_start_securefs() {
   DAEMON_PID=$!
 }
 
-# rclone crypt ("benchcrypt:", set up by configure_rclone) with a VFS cache on the tmpfs, emptied
-# at every stop so that a cold read goes to the server.
+# umbrafs on a remote store: BACK is its URL; the cache folder is emptied at every stop (fs_stop),
+# so that a cold read fetches from the server.
+fs_create_umbrafs_remote() {
+  env "${REMOTE_ENV[@]}" "$UMBRAFS" init --scrypt-cost 1024 --password-file "$WORK/pw" "$1" \
+    >/dev/null
+}
+fs_start_umbrafs_remote() {
+  env "${REMOTE_ENV[@]}" "$UMBRAFS" mount -f --cache-dir "$STORE_CACHE" --password-file "$WORK/pw" \
+    "$1" "$2" 2>>"$WORK/$FS.log" &
+  DAEMON_PID=$!
+}
+
+# rclone crypt (BACK is "benchcrypt:", set up by configure_rclone) with its VFS cache on the tmpfs,
+# emptied at every stop. -v logs each upload, which rclone_wait_uploads counts.
 fs_create_rclone() { :; }
 fs_start_rclone() {
-  # AWS_CA_BUNDLE (set on some machines) makes rclone's S3 client refuse its own HTTP transport
-  env -u AWS_CA_BUNDLE rclone mount benchcrypt: "$2" --vfs-cache-mode full --vfs-write-back 0s \
-    --cache-dir "$WORK/rclone-cache" 2>>"$WORK/rclone.log" &
+  touch "$WORK/$FS.log"
+  RCLONE_LOG_FROM=$(($(wc -l <"$WORK/$FS.log") + 1))
+  env "${REMOTE_ENV[@]}" rclone mount "$1" "$2" -v --vfs-cache-mode full --vfs-write-back 0s \
+    --cache-dir "$STORE_CACHE" 2>>"$WORK/$FS.log" &
   DAEMON_PID=$!
+}
+
+# rclone uploads in the background and forgets what is still queued when it is unmounted
+# (rclone#7309), so it is unmounted only when every "queuing for upload" line this mount logged has
+# its "Copied (...)" line (rclone 1.60's rc vfs/stats counts none of them). The count must hold for
+# three polls: the kernel sends the release that queues a file after close returns.
+rclone_wait_uploads() {
+  local counts stable=0 last= since=$SECONDS
+  while [ $stable -lt 3 ]; do
+    counts=$(awk -v from="$RCLONE_LOG_FROM" 'NR >= from && /queuing for upload/ { q++ }
+      NR >= from && /Copied \(/ { c++ }
+      END { print q + 0, c + 0 }' "$WORK/$FS.log")
+    if [ "${counts% *}" -le "${counts#* }" ]; then stable=$((stable + 1)); else stable=0; fi
+    [ "$counts" = "$last" ] || { last=$counts since=$SECONDS; }
+    if [ $((SECONDS - since)) -gt 120 ]; then
+      echo "bench: $FS: rclone uploads stuck at $counts (queued, done) for 2 min; unmounting" >&2
+      return 0
+    fi
+    sleep 0.02
+  done
 }
 
 # ---- mount life cycle ------------------------------------------------------------------------
@@ -116,15 +151,38 @@ wait_mounted() {
 
 fs_start() { "fs_start_$DRIVER" "$BACK" "$MNT"; wait_mounted "$MNT"; }
 
-# Unmount after noting the daemon's peak resident memory (VmHWM).
+# Add the daemon's peak resident memory (VmHWM) to PEAK_KIB; fails once the daemon has exited.
+note_peak_rss() {
+  local key kib _
+  while read -r key kib _; do
+    [ "$key" = VmHWM: ] || continue
+    [ "$kib" -le "$PEAK_KIB" ] || PEAK_KIB=$kib
+    return 0
+  done 2>/dev/null <"/proc/$DAEMON_PID/status"
+  return 1
+}
+
+# Unmount and wait until the daemon has exited (umbrafs uploads its queue first), noting its peak
+# memory until then. Does nothing when not mounted.
 fs_stop() {
-  local hwm
-  hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$DAEMON_PID/status" 2>/dev/null || echo 0)
-  [ "${hwm:-0}" -gt "$PEAK_KIB" ] && PEAK_KIB=$hwm
+  [ -n "$DAEMON_PID" ] || return 0
+  [ "$DRIVER" != rclone ] || rclone_wait_uploads
+  note_peak_rss || true
   fusermount3 -u "$MNT"
+  while note_peak_rss; do sleep 0.02; done
   wait "$DAEMON_PID" 2>/dev/null || true
-  [ "$DRIVER" = rclone ] && rm -rf "$WORK/rclone-cache"
+  DAEMON_PID=
+  rm -rf "$STORE_CACHE"
   return 0
+}
+
+# A write counts until its data is stored: on a remote store, until the mount is stopped (see
+# fs_stop). The next remount_cold then finds it stopped.
+stored() {
+  local rc=0
+  "$@" || rc=$?
+  [ "$REMOTE_STORE" = 0 ] || fs_stop
+  return $rc
 }
 
 # Cold: a new daemon and no page cache, neither of the mount nor of the backing store.
@@ -150,35 +208,60 @@ fio_iops() { # fio_iops randread|randwrite FILE
 print(round(j["read"]["iops"] + j["write"]["iops"]))' <<<"$out"
 }
 
-# One file system through the whole workload, from a fresh backing folder.
+# One file system through the whole workload: run_suite NAME DRIVER [URL]. Without URL it gets a
+# fresh backing folder on the tmpfs; with one it works on that remote store, where writes count
+# until the data is on the server (stored) and the server's requests are counted per phase.
 run_suite() {
-  FS=$1 DRIVER=$2
-  BACK=$WORK/$FS-back MNT=$WORK/$FS-mnt PEAK_KIB=0
-  local t tree=$MNT/$TREE_TOP
-  rm -rf "$BACK" "$MNT"; mkdir -p "$BACK" "$MNT"
+  FS=$1 DRIVER=$2 BACK=${3:-$WORK/$1-back}
+  MNT=$WORK/$FS-mnt STORE_CACHE=$WORK/$FS-cache PEAK_KIB=0 DAEMON_PID= REMOTE_STORE=0
+  local tree=$MNT/$TREE_TOP
+  [ -z "${3:-}" ] || REMOTE_STORE=1
+  rm -rf "$MNT" "$STORE_CACHE"; mkdir -p "$MNT"
+  [ $REMOTE_STORE = 1 ] || { rm -rf "$BACK"; mkdir -p "$BACK"; }
   "fs_create_$DRIVER" "$BACK"
   fs_start
 
   log "$FS: streaming write ($DD_MIB MiB, fsync)"
-  t=$(timed dd if=/dev/zero of="$MNT/stream" bs=1M count="$DD_MIB" conv=fsync status=none)
-  record "$FS" write_mibs "$(mibs "$DD_MIB" "$t")"
+  phase_begin
+  timed stored dd if=/dev/zero of="$MNT/stream" bs=1M count="$DD_MIB" conv=fsync status=none
+  record "$FS" write_mibs "$(mibs "$DD_MIB" "$ELAPSED")"
+  phase_end write
   remount_cold
+  check_size "$MNT/stream" $((DD_MIB << 20))
   log "$FS: streaming read, cold then warm"
-  t=$(timed dd if="$MNT/stream" of=/dev/null bs=1M status=none)
-  record "$FS" read_cold_mibs "$(mibs "$DD_MIB" "$t")"
-  t=$(timed dd if="$MNT/stream" of=/dev/null bs=1M status=none)
-  record "$FS" read_warm_mibs "$(mibs "$DD_MIB" "$t")"
+  phase_begin
+  timed dd if="$MNT/stream" of=/dev/null bs=1M status=none
+  record "$FS" read_cold_mibs "$(mibs "$DD_MIB" "$ELAPSED")"
+  phase_end read_cold
+  timed dd if="$MNT/stream" of=/dev/null bs=1M status=none
+  record "$FS" read_warm_mibs "$(mibs "$DD_MIB" "$ELAPSED")"
+  cmp -s "$MNT/stream" <(head -c $((DD_MIB << 20)) /dev/zero) ||
+    echo "bench: $FS: $MNT/stream does not read back as the zeros written" >&2
   rm -f "$MNT/stream"
 
   log "$FS: untar $(basename "$TREE_TAR")"
-  record "$FS" untar_s "$(timed tar xf "$TREE_TAR" -C "$MNT")"
+  phase_begin
+  timed stored tar xf "$TREE_TAR" -C "$MNT"
+  record "$FS" untar_s "$ELAPSED"
+  phase_end untar
   remount_cold
   log "$FS: ls -lR, read every file, rm -rf (cold mount)"
-  record "$FS" ls_lR_s "$(timed ls -lR "$tree")"
-  record "$FS" read_all_s "$(timed sh -c 'find "$1" -type f -print0 | xargs -0 cat' sh "$tree")"
-  record "$FS" rm_rf_s "$(timed rm -rf "$tree")"
+  phase_begin
+  timed ls -lR "$tree"
+  record "$FS" ls_lR_s "$ELAPSED"
+  phase_end ls_lR
+  phase_begin
+  timed sh -c 'find "$1" -type f -print0 | xargs -0 cat' sh "$tree"
+  record "$FS" read_all_s "$ELAPSED"
+  phase_end read_all
+  [ $REMOTE_STORE = 0 ] || record "$FS" tree_files "$(find "$tree" -type f | wc -l)"
+  phase_begin
+  timed stored rm -rf "$tree"
+  record "$FS" rm_rf_s "$ELAPSED"
+  phase_end rm_rf
 
   log "$FS: fio 4 KiB random read and write on a $FIO_SIZE file, ${FIO_SECONDS} s each"
+  [ -n "$DAEMON_PID" ] || fs_start
   dd if=/dev/zero of="$MNT/fio.dat" bs=1M count="$(numfmt --from=iec "$FIO_SIZE" | awk '{print $1/1048576}')" \
     status=none
   remount_cold
@@ -187,7 +270,16 @@ run_suite() {
 
   fs_stop
   record "$FS" peak_rss_mib "$(awk -v k="$PEAK_KIB" 'BEGIN { printf "%.1f", k / 1024 }')"
-  rm -rf "$BACK" "$MNT"
+  rm -rf "$MNT"
+  [ $REMOTE_STORE = 1 ] || rm -rf "$BACK"
+}
+
+# After a remount the streaming file must have its full size: a read of data that never reached
+# the server must not pass for a fast one. (Its content is compared after the reads.)
+check_size() {
+  local size
+  size=$(stat -c %s "$1" 2>/dev/null || echo missing)
+  [ "$size" = "$2" ] || echo "bench: $FS: $1 has size $size after the remount, not $2" >&2
 }
 
 run_local_suite() {
@@ -197,7 +289,8 @@ run_local_suite() {
   esac
 }
 
-# ---- optional: rclone crypt over WebDAV (Apache) and S3 (radosgw), the project's test servers ----
+# ---- optional: umbrafs and rclone crypt over WebDAV (Apache) and S3 (radosgw), the project's test
+# servers on the loopback ----
 
 start_remote_servers() {
   local servers=$ROOT/tests/servers env
@@ -209,6 +302,44 @@ start_remote_servers() {
   env=$(START_TIMEOUT=120 MEMSTORE_BYTES=$((6 << 30)) \
     "$servers/start-radosgw.sh" 18490 "$WORK/radosgw" BENCHKEY BENCHSECRET bench)
   eval "$env"
+  # Only these servers' credentials count: the machine's CA bundles (which also make rclone's S3
+  # client refuse its plain-http transport), profiles and endpoints are dropped.
+  REMOTE_ENV=(-u AWS_CA_BUNDLE -u CURL_CA_BUNDLE -u AWS_PROFILE -u AWS_DEFAULT_PROFILE
+    -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL_S3 -u AWS_CONFIG_FILE -u AWS_SHARED_CREDENTIALS_FILE
+    -u AWS_DEFAULT_REGION -u UMBRAFS_WEBDAV_USER -u UMBRAFS_HTTP_TRIES
+    -u UMBRAFS_HTTP_RETRY_BASE_MS
+    "UMBRAFS_WEBDAV_PASSWORD=$WEBDAV_PASS" "AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID"
+    "AWS_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY" "AWS_REGION=$S3_REGION" "AWS_ENDPOINT_URL=$S3_ENDPOINT")
+}
+
+# The server's log of the requests it answered (Apache's access log; radosgw's log, where the
+# beast lines are the requests), and a grep pattern for the requests in it.
+server_log() {
+  case $SERVER_KIND in
+    webdav) echo "$WEBDAV_RUN_DIR/access.log" ;;
+    s3) echo "$S3_RUN_DIR/log/client.rgw.a.log" ;;
+  esac
+}
+server_request_pattern() { [ "$SERVER_KIND" = s3 ] && echo ' beast: ' || echo '.'; }
+
+# On a remote store: keep the requests of a phase in $WORK/requests/FS-PHASE.log and record
+# their number.
+phase_begin() { [ $REMOTE_STORE = 0 ] || PHASE_FROM=$(($(wc -l <"$(server_log)") + 1)); }
+phase_end() {
+  [ $REMOTE_STORE = 1 ] || return 0
+  local lines=$WORK/requests/$FS-$1.log
+  mkdir -p "$WORK/requests"
+  tail -n +"$PHASE_FROM" "$(server_log)" | grep -e "$(server_request_pattern)" >"$lines" || true
+  record "$FS" "req_$1" "$(wc -l <"$lines")"
+}
+
+# The URL of a fresh vault folder for umbrafs on the given server kind.
+umbrafs_store() {
+  case $1 in
+    webdav) local hostport=${WEBDAV_URL#http://}
+      echo "webdav://$WEBDAV_USER@${hostport%/}/bench-umbrafs-$RANDOM" ;;
+    s3) echo "s3://bench/umbrafs-$RANDOM" ;;
+  esac
 }
 
 # Point the rclone remote "benchcrypt:" at a fresh folder of the given server kind.
@@ -228,11 +359,19 @@ configure_rclone() {
   esac
 }
 
+# Each of TOOLS (umbrafs, rclone) on each server, umbrafs first.
 run_remote_suites() {
-  local kind
+  local tools=$1 kind tool
   start_remote_servers
   for kind in webdav s3; do
-    configure_rclone "$kind"
-    run_suite "rclone-$kind" rclone
+    SERVER_KIND=$kind
+    for tool in ${tools//,/ }; do
+      case $tool in
+        umbrafs) run_suite "umbrafs-$kind" umbrafs_remote "$(umbrafs_store "$kind")" ;;
+        rclone) configure_rclone "$kind"; run_suite "rclone-$kind" rclone benchcrypt: ;;
+        *) echo "bench: unknown remote file system $tool (umbrafs or rclone)" >&2; exit 2 ;;
+      esac
+    done
   done
+  SERVER_KIND=
 }

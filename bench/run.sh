@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Benchmark umbrafs against its peers from Debian (gocryptfs, securefs; optionally rclone crypt over
-# WebDAV and S3) on the same workloads, each with a fresh backing folder on a tmpfs, and print a
-# table of each figure and umbrafs's ratio to the best peer. Not a pass/fail test; not run in CI.
-# See bench/README.md. Needs root (drop_caches, tmpfs, apt-get).
+# Benchmark umbrafs against its peers from Debian (gocryptfs, securefs; optionally umbrafs and
+# rclone crypt over WebDAV and S3) on the same workloads, each with a fresh backing folder on a
+# tmpfs (or a fresh folder on the server), and print a table of each figure and umbrafs's ratio
+# to the best peer.
+# Not a pass/fail test; not run in CI. See bench/README.md. Needs root (drop_caches, tmpfs,
+# apt-get).
 #
-# Usage: bench/run.sh [--quick] [--remote] [--fs LIST] [--umbrafs BIN] [--out FILE] [--keep-going]
+# Usage: bench/run.sh [--quick] [--remote] [--fs LIST] [--remote-fs LIST] [--umbrafs BIN]
+#                     [--out FILE]
 #   --quick      128 MiB dd, ~6k-file tree, 5 s fio, 256 MiB fio file (a sanity run, ~2 min)
-#   --remote     also rclone crypt mounts over WebDAV (Apache) and S3 (radosgw), own table
+#   --remote     also umbrafs and rclone crypt mounts over WebDAV (Apache) and S3 (radosgw) on
+#                the loopback, own table
 #   --fs LIST    comma-separated subset of umbrafs,gocryptfs,securefs (default all; "" for none)
+#   --remote-fs LIST  with --remote: subset of umbrafs,rclone (default both)
 #   --umbrafs B  the umbrafs binary (default: $UMBRAFS_BIN, else /tmp/build-bench/fs/umbrafs)
-#   --out FILE   results as Markdown (default bench/results-{quick,full}.md); a .tsv goes beside it
+#   --out FILE   results as Markdown (default bench/results-{quick,full}.md, with --remote
+#                bench/results-remote-{quick,full}.md); a .tsv goes beside it
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,16 +23,17 @@ ROOT=$(dirname "$HERE")
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 
-QUICK=0 REMOTE=0 FS_LIST=umbrafs,gocryptfs,securefs OUT=
+QUICK=0 REMOTE=0 FS_LIST=umbrafs,gocryptfs,securefs REMOTE_FS_LIST=umbrafs,rclone OUT=
 UMBRAFS=${UMBRAFS_BIN:-/tmp/build-bench/fs/umbrafs}
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1 ;;
     --remote) REMOTE=1 ;;
     --fs) FS_LIST=$2; shift ;;
+    --remote-fs) REMOTE_FS_LIST=$2; shift ;;
     --umbrafs) UMBRAFS=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -39,7 +46,9 @@ if [ $QUICK = 1 ]; then
 else
   DD_MIB=512 FIO_SIZE=1G FIO_SECONDS=20 TREE=full MODE=full
 fi
-OUT=${OUT:-$HERE/results-$MODE.md}
+RESULTS_NAME=$MODE
+[ $REMOTE = 0 ] || RESULTS_NAME=remote-$MODE
+OUT=${OUT:-$HERE/results-$RESULTS_NAME.md}
 CACHE=${BENCH_CACHE:-/var/cache/umbrafs-bench}
 WORK=${BENCH_DIR:-/tmp/umbrafs-bench}
 RESULTS=$WORK/results.tsv   # fs <TAB> figure <TAB> value
@@ -60,9 +69,9 @@ for fs in "${FSES[@]}"; do
   run_local_suite "$fs"
 done
 if [ $REMOTE = 1 ]; then
-  run_remote_suites
+  run_remote_suites "$REMOTE_FS_LIST"
 fi
 
 describe_machine >"$WORK/machine.txt"
 "$HERE/table.py" "$RESULTS" --machine "$WORK/machine.txt" --mode "$MODE" \
-  --tree "$(basename "$TREE_TAR") ($TREE_FILES files)" --md "$OUT" --tsv "${OUT%.md}.tsv"
+  --tree "$(basename "$TREE_TAR")" --tree-files "$TREE_FILES" --md "$OUT" --tsv "${OUT%.md}.tsv"

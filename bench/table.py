@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""Turn bench/run.sh's raw results (fs, figure, value per line) into the comparison table:
-rows = figures, columns = umbrafs, the peers, the best peer and umbrafs's ratio to it
-(> 1 means umbrafs is better, for times and memory too). Prints it and writes Markdown and TSV."""
+"""Turn bench/run.sh's raw results (fs, figure, value per line) into the comparison tables:
+local: rows = figures, columns = umbrafs, the peers, the best peer and umbrafs's ratio to it;
+remote: umbrafs next to rclone crypt on each server, with the ratio; and the requests each phase
+sent to the server. A ratio > 1 means umbrafs is better, for times and memory too. Prints the
+tables and writes Markdown and TSV."""
 import argparse
 import collections
 
@@ -18,10 +20,27 @@ FIGURES = {
     "randwrite_iops": ("fio 4 KiB randwrite (IOPS)", True),
     "peak_rss_mib": ("daemon peak RSS (MiB)", False),
 }
+# On a remote store a write counts until the data is on the server (run_suite: stored).
+REMOTE_LABELS = {
+    "write_mibs": "streaming write, dd + fsync + unmount: until on the server (MiB/s)",
+    "untar_s": "untar source tree + unmount: until on the server (s)",
+    "ls_lR_s": "ls -lR, cold: new mount, empty cache (s)",
+    "rm_rf_s": "rm -rf tree + unmount (s)",
+}
+# phase -> label of the requests table
+PHASES = {
+    "req_write": "streaming write",
+    "req_read_cold": "streaming read, cold",
+    "req_untar": "untar source tree",
+    "req_ls_lR": "ls -lR, cold",
+    "req_read_all": "read every file",
+    "req_rm_rf": "rm -rf tree",
+}
 LOCAL_PEERS = ["gocryptfs", "securefs"]
-REMOTE_PEERS = ["rclone-webdav", "rclone-s3"]
+SERVERS = ["webdav", "s3"]
 TARGET_RATIO = 1.5
 RSS_LIMIT_MIB = 150
+REMOTE_UNTAR_TARGET = 3.0  # the issue: remote untar at least 3x rclone
 
 
 def load(path):
@@ -69,9 +88,40 @@ def local_rows(values):
 
 
 def remote_rows(values):
-    header = ["figure", "umbrafs webdav", "rclone crypt webdav", "umbrafs s3", "rclone crypt s3"]
-    rows = [[label, "n/a", fmt(values.get(key, {}).get("rclone-webdav")), "n/a",
-             fmt(values.get(key, {}).get("rclone-s3"))] for key, (label, _) in FIGURES.items()]
+    header = ["figure"]
+    for server in SERVERS:
+        header += [f"umbrafs {server}", f"rclone crypt {server}", f"ratio {server}"]
+    rows = []
+    for key, (label, higher) in FIGURES.items():
+        row = [REMOTE_LABELS.get(key, label)]
+        for server in SERVERS:
+            v = values.get(key, {})
+            ours, theirs = v.get(f"umbrafs-{server}"), v.get(f"rclone-{server}")
+            r = ratio(ours, theirs, higher)
+            row += [fmt(ours), fmt(theirs), "n/a" if r is None else f"{r:.2f}x"]
+        rows.append(row)
+    return header, rows
+
+
+def remote_target(values):
+    """The issue's remote target, one line per server."""
+    out = []
+    for server in SERVERS:
+        v = values.get("untar_s", {})
+        r = ratio(v.get(f"umbrafs-{server}"), v.get(f"rclone-{server}"), False)
+        met = "n/a" if r is None else "ok" if r >= REMOTE_UNTAR_TARGET else "MISSED"
+        out.append(f"untar on {server}: {'n/a' if r is None else f'{r:.2f}x'} of rclone crypt, "
+                   f"target >= {REMOTE_UNTAR_TARGET:g}x: {met}")
+    return out
+
+
+def request_rows(values, tree_files):
+    fses = [f"{tool}-{server}" for server in SERVERS for tool in ("umbrafs", "rclone")]
+    header = ["phase"] + [fs.replace("rclone", "rclone crypt").replace("-", " ") for fs in fses]
+    count = lambda key, fs: "n/a" if fs not in values.get(key, {}) else f"{values[key][fs]:.0f}"
+    rows = [[label] + [count(key, fs) for fs in fses] for key, label in PHASES.items()]
+    rows.append([f"files found after a cold remount (of {tree_files})"] +
+                [count("tree_files", fs) for fs in fses])
     return header, rows
 
 
@@ -93,27 +143,32 @@ def main():
     ap.add_argument("--machine", required=True)
     ap.add_argument("--mode", required=True)
     ap.add_argument("--tree", required=True)
+    ap.add_argument("--tree-files", required=True, type=int)
     ap.add_argument("--md", required=True)
     ap.add_argument("--tsv", required=True)
     a = ap.parse_args()
     values = load(a.results)
-    tables = []
+    tables = []  # (title, header, rows, notes)
     if any(p in v for v in values.values() for p in ["umbrafs"] + LOCAL_PEERS):
-        tables.append(("local store on tmpfs", *local_rows(values)))
-    if any(p in v for v in values.values() for p in REMOTE_PEERS):
-        tables.append(("remote stores (umbrafs: not built yet)", *remote_rows(values)))
+        tables.append(("local store on tmpfs", *local_rows(values), []))
+    if any(fs.split("-")[-1] in SERVERS for v in values.values() for fs in v):
+        tables.append(("remote stores on the loopback: umbrafs and rclone crypt on the same servers",
+                       *remote_rows(values), remote_target(values)))
+        tables.append(("requests the server answered, per phase",
+                       *request_rows(values, a.tree_files), []))
     with open(a.machine) as f:
         machine = f.read().strip()
-    intro = f"mode: {a.mode}; tree: {a.tree}\n{machine}"
+    intro = f"mode: {a.mode}; tree: {a.tree} ({a.tree_files} files)\n{machine}"
     print(intro)
-    for title, header, rows in tables:
-        print(f"\n{title}\n{text_table(header, rows)}")
+    for title, header, rows, notes in tables:
+        print(f"\n{title}\n{text_table(header, rows)}" + "".join(f"\n{n}" for n in notes))
     with open(a.md, "w") as f:
         f.write(f"# umbrafs benchmark ({a.mode})\n\n" + "\n".join(f"- {l}" for l in intro.splitlines()))
-        for title, header, rows in tables:
+        for title, header, rows, notes in tables:
             f.write(f"\n\n## {title}\n\n{md_table(header, rows)}\n")
+            f.write("".join(f"\n- {n}" for n in notes) + ("\n" if notes else ""))
     with open(a.tsv, "w") as f:
-        for title, header, rows in tables:
+        for title, header, rows, notes in tables:
             f.write("\t".join(header) + "\n" + "".join("\t".join(r) + "\n" for r in rows))
 
 
