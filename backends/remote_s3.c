@@ -37,7 +37,9 @@
  * NoSuchUpload. After such an attempt (http_response.maybe_applied) the
  * server's state is checked instead: the folder exists; the object's ETag
  * is the MD5 of the bytes sent (single part), or the multipart ETag of the
- * parts sent (the MD5 of their MD5s, "-", their count). */
+ * parts sent (the MD5 of their MD5s, "-", their count). The single-part
+ * check is made for every refused conditional PUT: an upload the queue
+ * replays after a crash may have arrived before the crash. */
 #include "backends/http.h"
 #include "backends/remote.h"
 #include "backends/s3_xml.h"
@@ -630,7 +632,9 @@ static int put_single(struct s3 *s, const char *key, int fd, uint64_t size, cons
 		rc = put_body(s, key, NULL, fd, 0, size, headers, &resp);
 	if (!rc)
 		rc = s3_errno(resp.status);
-	if (rc == -ESTALE && resp.maybe_applied && holds_our_version(s, key, fd, size, etag))
+	/* a refused condition is no conflict when the object already holds our
+	 * bytes: a lost answer, or an upload replayed from the queue after a crash */
+	if (rc == -ESTALE && holds_our_version(s, key, fd, size, etag))
 		rc = 0;
 	else if (!rc)
 		snprintf(etag, REMOTE_ETAG_MAX, "%s", resp.etag);

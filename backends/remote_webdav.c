@@ -26,8 +26,10 @@
  * (http.c) and the repeat then finds its own effect: MKCOL 405, DELETE 404,
  * MOVE 404/412, a conditional PUT 412. After such an attempt
  * (http_response.maybe_applied) the server's state is checked instead: the
- * collection exists, the source is gone and the destination there, the
- * object holds exactly the bytes sent (size first, then the bytes). */
+ * collection exists, the source is gone and the destination there. A refused
+ * conditional PUT always checks whether the object holds exactly the bytes
+ * sent (size first, then the bytes): an upload the queue replays after a
+ * crash may have arrived before the crash. */
 #include "backends/fdio.h"
 #include "backends/http.h"
 #include "backends/remote.h"
@@ -372,7 +374,9 @@ static int put_once(struct remote *r, const char *path, const char *url, int fd,
 	int rc = http_perform(w->http, &req, &resp);
 	if (rc == 0)
 		rc = resp.status == 405 ? -EISDIR : http_status_errno(resp.status);
-	if (rc == -ESTALE && resp.maybe_applied && holds_our_version(r, path, fd, size, info)) {
+	/* a refused condition is no conflict when the object already holds our
+	 * bytes: a lost answer, or an upload replayed from the queue after a crash */
+	if (rc == -ESTALE && holds_our_version(r, path, fd, size, info)) {
 		http_response_free(&resp);
 		return 0;
 	}
