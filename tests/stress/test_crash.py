@@ -54,11 +54,13 @@ LEFTOVER_PROBLEMS = ("orphaned content folder", ".umbrafs-tmp-")
 
 # mkdir and rmdir are several store steps (FORMAT.md 6 orders them: content
 # folder first). A kill between them leaves a directory entry whose content
-# folder is gone (listed as an empty directory, removable) or an entry folder
-# without dir.c9r (absent to lookups, cleared by the next creation of the name):
-# umbrafs copes with both, and the walker reports them; allowed leftovers.
+# folder is gone (listed as an empty directory, removable), a content folder
+# whose dirid.c9r backup rmdir already removed (umbrafs does not need it), or
+# an entry folder without dir.c9r (absent to lookups, cleared by the next
+# creation of the name): umbrafs copes with all three, the walker reports
+# them, fsck --repair mends them; allowed leftovers.
 INTERRUPTED_DIR_OP_LEFTOVERS = ("content folder of directory '{}' is missing", "{}: cannot list",
-                      "entry folder without dir.c9r")
+                                "no dirid.c9r backup", "entry folder without dir.c9r")
 
 
 # ---------------------------------------------------------------- the journal
