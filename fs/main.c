@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -132,12 +133,26 @@ int open_store(const char *url, bool create, struct store **s)
 	return EXIT_OK;
 }
 
+/* An unlocked vault's plaintext sits in ordinary heap buffers: a core dump
+ * would write it to disk, and a debugger of the same user could read it. A
+ * non-dumpable process gets neither; its /proc files then belong to root. */
+static int forbid_core_dumps(void)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fail("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
 /* Open the store and unlock its vault with a password from the user. */
 int unlock(const struct cli *c, struct store **s, struct vault **v)
 {
 	char *pw = NULL, *err = NULL;
-	int rc = open_store(c->argv[0], false, s);
+	int rc = forbid_core_dumps();
 
+	if (!rc)
+		rc = open_store(c->argv[0], false, s);
 	if (rc)
 		return rc;
 	if (password_get(&c->password, "Password: ", false, &pw, &err)) {

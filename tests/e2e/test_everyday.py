@@ -10,6 +10,7 @@ import pty
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -402,6 +403,64 @@ def test_fsck_progress_bar_on_a_terminal(filled):
 
 
 # ---------------------------------------------------------------- mounting
+
+
+NOBODY = 65534
+
+
+def mounted_at(mnt):
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1] == str(mnt) for line in f)
+
+
+def as_nobody(*args):
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *args]
+
+
+@pytest.fixture
+def fuse_for_users():
+    """/dev/fuse open to every user, as udev makes it on a desktop (some
+    machines here have it 0600); the mode is restored afterwards."""
+    mode = os.stat("/dev/fuse").st_mode & 0o777
+    os.chmod("/dev/fuse", 0o666)
+    yield
+    os.chmod("/dev/fuse", mode)
+
+
+def test_mount_daemon_is_not_dumpable(filled, fuse_for_users):
+    """The daemon holds plaintext: no core dump, no ptrace by its user. A
+    non-dumpable process's /proc/PID files belong to root, so the daemon runs as
+    nobody here (as root, its /proc files would be root's anyway)."""
+    home = pathlib.Path(tempfile.mkdtemp(prefix="umbrafs-nobody-"))
+    try:
+        home.chmod(0o755)
+        binary = home / "umbrafs"
+        shutil.copy(UMBRAFS, binary)
+        store, mnt, pw = home / "store", home / "mnt", home / "password"
+        copy_vault(filled.store, store)
+        mnt.mkdir()
+        write_password(pw)
+        for path in [store, *store.rglob("*"), mnt, pw]:
+            os.chown(path, NOBODY, NOBODY)
+        proc = subprocess.Popen(as_nobody(binary, "mount", "-f", "--password-file", pw, store,
+                                          mnt), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 10
+            while not mounted_at(mnt):
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "not mounted after 10 s"
+                time.sleep(0.05)
+            status = pathlib.Path(f"/proc/{proc.pid}/status").read_text()
+            assert f"Uid:\t{NOBODY}\t" in status, status
+            assert os.stat(f"/proc/{proc.pid}/mem").st_uid == 0
+        finally:
+            subprocess.run(as_nobody("fusermount3", "-u", mnt), check=False)
+            out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+    finally:
+        subprocess.run(["fusermount3", "-u", "-z", home / "mnt"], capture_output=True)
+        shutil.rmtree(home)
 
 
 def test_ro_mount_refuses_writes(filled, mount_factory):
