@@ -25,6 +25,8 @@ struct store_attr {
 	gid_t gid;
 	struct timespec atime, mtime, ctime;
 	uint64_t blocks; /* 512-byte blocks in use */
+	uint64_t ino;    /* the object's lasting identity in the store (its inode
+			  * number in a local folder); 0 if the store has none */
 };
 
 /* Which fields of store_attr store_setattr changes. */

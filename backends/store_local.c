@@ -79,6 +79,7 @@ static void attr_from_stat(const struct stat *st, struct store_attr *a)
 		.mtime = st->st_mtim,
 		.ctime = st->st_ctim,
 		.blocks = (uint64_t)st->st_blocks,
+		.ino = (uint64_t)st->st_ino,
 	};
 }
 

@@ -59,10 +59,32 @@ static uint64_t clear_size(uint64_t obj_size)
 	return (obj_size - CRY_HEADER_LEN) / CRY_CHUNK_CIPHER * CRY_CHUNK_PLAIN;
 }
 
+/* The inode number users see must last while the file does, as on ext4:
+ * tar compares a directory's st_ino before and after extracting into it, du
+ * counts a directory once per st_ino, git keeps it in its index. A node does
+ * not last (the kernel forgets nodes under memory pressure), so the number
+ * comes from the store: the local folder's inode number of the object (which
+ * a rename moves along), else for a directory a hash of its directory id. A
+ * file on a remote store keeps its node's number while the kernel holds it. */
+static uint64_t lasting_ino(const struct node *n, const struct store_attr *a)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	if (a->ino)
+		return a->ino;
+	if (n->kind != NODE_DIR)
+		return n->ino;
+	if (!n->dir_id[0])
+		return FUSE_ROOT_ID;
+	for (const char *p = n->dir_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h <= FUSE_ROOT_ID ? h + 2 : h;
+}
+
 static void fill_stat(const struct node *n, const struct store_attr *a, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = n->ino;
+	st->st_ino = lasting_ino(n, a);
 	st->st_uid = a->uid;
 	st->st_gid = a->gid;
 	st->st_atim = a->atime;

@@ -234,6 +234,7 @@ static void test_list(void)
 static void test_getattr_setattr(void)
 {
 	struct store_attr a, set = { .mode = 0600 };
+	struct stat st;
 
 	CHECK_EQ(store_getattr(store, "", &a), 0);
 	CHECK(a.is_dir);
@@ -247,6 +248,8 @@ static void test_getattr_setattr(void)
 	CHECK_EQ(a.mode, 0644);
 	CHECK_EQ(a.uid, geteuid());
 	CHECK(a.blocks > 0);
+	CHECK(lstat(outside("f"), &st) == 0);
+	CHECK_EQ(a.ino, st.st_ino); /* the fs layer's lasting inode number */
 
 	CHECK_EQ(store_setattr(store, "f", &set, STORE_SET_MODE), 0);
 	CHECK_EQ(store_getattr(store, "f", &a), 0);

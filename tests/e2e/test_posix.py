@@ -393,6 +393,40 @@ def test_rename_dir_across_dirs(mounted):
     walk_clean(mounted)
 
 
+def forget_cached_inodes():
+    """Make the kernel forget its inodes, as memory pressure does."""
+    os.sync()
+    pathlib.Path("/proc/sys/vm/drop_caches").write_text("2")
+
+
+def test_inode_numbers_last(mounted):
+    """st_ino outlives the kernel's inode cache, renames and remounts (tar
+    compares a folder's before and after extracting into it; du counts a
+    folder once per number), and no two entries share one. Files on a remote
+    store keep theirs only while the kernel holds them."""
+    m = mounted.mnt
+    for d in ("top", "top/sub", "other"):
+        os.mkdir(m / d)
+    for f in ("top/a", "top/sub/b", "c"):
+        (m / f).write_bytes(b"x")
+    os.symlink("c", m / "link")
+    lasting = ["top", "top/sub", "other"] + ([] if is_remote(mounted.store) else
+                                             ["top/a", "top/sub/b", "c", "link"])
+    before = {p: os.lstat(m / p).st_ino for p in lasting}
+    every = [os.lstat(p).st_ino for p in [m, *m.rglob("*")]]
+    assert len(set(every)) == len(every), every
+
+    forget_cached_inodes()
+    assert {p: os.lstat(m / p).st_ino for p in lasting} == before
+    os.rename(m / "top", m / "other/moved")
+    moved = {p: p.replace("top", "other/moved", 1) for p in lasting if p.startswith("top")}
+    mounted.remount()
+    for old, new in moved.items():
+        assert os.lstat(m / new).st_ino == before[old], new
+    for p in set(lasting) - set(moved):
+        assert os.lstat(m / p).st_ino == before[p], p
+
+
 def test_rename_errors(mounted):
     m = mounted.mnt
     (m / "f").write_bytes(b"f")
