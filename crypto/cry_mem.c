@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -115,4 +116,12 @@ void cry_secure_free(void *p, size_t n)
 	OPENSSL_cleanse(p, size);
 	munlock(p, size);
 	munmap(p, size);
+}
+
+void cry_wipe_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, n);
+	free(p);
 }

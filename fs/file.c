@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "crypto/cry_content.h"
 #include "crypto/cry_err.h"
 #include "crypto/cry_mem.h"
@@ -57,6 +55,17 @@ static int read_exact(struct open_file *of, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* Write all len bytes at off: the store's error (ENOSPC on a full disk),
+ * or -EIO for a short write without one. */
+static int write_exact(struct open_file *of, const void *buf, size_t len, uint64_t off)
+{
+	ssize_t put = store_pwrite(of->obj, buf, len, off);
+
+	if (put < 0)
+		return (int)put;
+	return (size_t)put == len ? 0 : -EIO;
+}
+
 /* Decrypt the current content of chunk idx into plain (CP bytes). */
 static int load_chunk(struct open_file *of, uint64_t idx, uint8_t *plain, uint8_t *cipher)
 {
@@ -104,8 +113,8 @@ int file_open(const struct vault *v, const char *path, bool create, struct open_
 	if (create) {
 		if (cry_header_random(of->header) || cry_header_encrypt(v->mk, of->header, raw))
 			rc = -ENOMEM;
-		else if (store_pwrite(of->obj, raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-			rc = -EIO;
+		else
+			rc = write_exact(of, raw, sizeof(raw), 0);
 		if (rc)
 			goto fail;
 		*out = of;
@@ -154,11 +163,30 @@ void file_close(struct open_file *of)
 	free(of);
 }
 
+/* Decrypt chunk idx from src and copy its cleartext bytes [from, to) to dst. */
+static int decrypt_part(struct open_file *of, uint64_t idx, const uint8_t *src, size_t clen,
+			size_t from, size_t to, char *dst)
+{
+	uint8_t *plain;
+	int rc;
+
+	if (from == 0 && to == clen) /* whole chunk: no bounce copy */
+		return decrypt_chunk(of, idx, src, clen + CRY_CHUNK_OVERHEAD, (uint8_t *)dst);
+	plain = malloc(CP);
+	if (!plain)
+		return -ENOMEM;
+	rc = decrypt_chunk(of, idx, src, clen + CRY_CHUNK_OVERHEAD, plain);
+	if (!rc)
+		memcpy(dst, plain + from, to - from);
+	cry_wipe_free(plain, CP);
+	return rc;
+}
+
 ssize_t file_read(struct node *n, char *buf, size_t len, uint64_t off)
 {
 	struct open_file *of = n->of;
 	uint64_t first, last, idx, end;
-	uint8_t *cipher, *plain = NULL, *src;
+	uint8_t *cipher, *src;
 	size_t cipher_len, done = 0;
 	int rc;
 
@@ -173,10 +201,8 @@ ssize_t file_read(struct node *n, char *buf, size_t len, uint64_t off)
 	if (cipher_len > (last - first + 1) * CC)
 		cipher_len = (last - first + 1) * CC;
 	cipher = malloc(cipher_len);
-	if (!cipher || !(plain = malloc(CP))) {
-		free(cipher);
+	if (!cipher)
 		return -ENOMEM;
-	}
 	rc = read_exact(of, cipher, cipher_len, chunk_offset(first));
 	for (idx = first, src = cipher; !rc && idx <= last; idx++, src += CC) {
 		size_t clen = chunk_len(of->size, idx);
@@ -184,19 +210,30 @@ ssize_t file_read(struct node *n, char *buf, size_t len, uint64_t off)
 		size_t from = off > cstart ? (size_t)(off - cstart) : 0;
 		size_t to = end < cstart + clen ? (size_t)(end - cstart) : clen;
 
-		if (from == 0 && to == clen) { /* whole chunk: no bounce copy */
-			rc = decrypt_chunk(of, idx, src, clen + CRY_CHUNK_OVERHEAD,
-					   (uint8_t *)buf + done);
-		} else {
-			rc = decrypt_chunk(of, idx, src, clen + CRY_CHUNK_OVERHEAD, plain);
-			if (!rc)
-				memcpy(buf + done, plain + from, to - from);
-		}
+		rc = decrypt_part(of, idx, src, clen, from, to, buf + done);
 		done += to - from;
 	}
-	OPENSSL_clear_free(plain, CP);
 	free(cipher);
 	return rc ? rc : (ssize_t)done;
+}
+
+/* Write a batch of whole chunks at off. What extends the object goes first:
+ * if that fails (a full disk), the object is cut back to its old size before
+ * any old byte was overwritten, so the file keeps its old content and size. */
+static int write_batch(struct open_file *of, const uint8_t *buf, size_t len, uint64_t off)
+{
+	uint64_t old_end = cry_ciphertext_size(of->size);
+	size_t head = old_end <= off ? 0 : old_end - off < len ? (size_t)(old_end - off) : len;
+	int rc;
+
+	if (head < len) {
+		rc = write_exact(of, buf + head, len - head, off + head);
+		if (rc) {
+			(void)store_truncate(of->obj, old_end);
+			return rc;
+		}
+	}
+	return head ? write_exact(of, buf, head, off) : 0;
 }
 
 /* Write len bytes of src (NULL: zeros) at off, where off <= of->size, as
@@ -237,13 +274,8 @@ static int write_range(struct open_file *of, const char *src, uint64_t len, uint
 				rc = -EIO;
 			dst += new_len + CRY_CHUNK_OVERHEAD;
 		}
-		if (!rc) {
-			ssize_t put = store_pwrite(of->obj, cipher, (size_t)(dst - cipher),
-						   chunk_offset(first));
-
-			if (put < 0)
-				rc = (int)put;
-		}
+		if (!rc)
+			rc = write_batch(of, cipher, (size_t)(dst - cipher), chunk_offset(first));
 		if (!rc) {
 			if (src)
 				src += batch_end - off;
@@ -251,8 +283,7 @@ static int write_range(struct open_file *of, const char *src, uint64_t len, uint
 			of->size = new_size;
 		}
 	}
-	if (plain)
-		OPENSSL_clear_free(plain, CP);
+	cry_wipe_free(plain, CP);
 	free(cipher);
 	return rc;
 }
@@ -290,14 +321,13 @@ int file_truncate(struct node *n, uint64_t size)
 	rc = plain && cipher ? load_chunk(of, idx, plain, cipher) : -ENOMEM;
 	if (!rc && cry_chunk_encrypt(of->header, idx, NULL, plain, keep, cipher) != CRY_OK)
 		rc = -EIO;
-	if (!rc && store_pwrite(of->obj, cipher, keep + CRY_CHUNK_OVERHEAD, chunk_offset(idx)) < 0)
-		rc = -EIO;
+	if (!rc)
+		rc = write_exact(of, cipher, keep + CRY_CHUNK_OVERHEAD, chunk_offset(idx));
 	if (!rc)
 		rc = store_truncate(of->obj, cry_ciphertext_size(size));
 	if (!rc)
 		of->size = size;
-	if (plain)
-		OPENSSL_clear_free(plain, CP);
+	cry_wipe_free(plain, CP);
 	free(cipher);
 	return rc;
 }

@@ -11,13 +11,13 @@
 #include <stdio.h> /* RENAME_NOREPLACE */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
 
 #include "crypto/cry_content.h"
 #include "crypto/cry_err.h"
 #include "crypto/cry_keys.h"
+#include "crypto/cry_mem.h"
 #include "backends/cache.h"
 #include "fs/conflict.h"
 #include "fs/file.h"
@@ -31,6 +31,31 @@
 
 /* Every handler finds its file system here, which makes it the place to
  * count activity for the idle unmount. */
+#define FULL_LOG_SECONDS 30
+
+/* A full store disk (or cache folder) is logged, at most once every
+ * FULL_LOG_SECONDS: the program that gets ENOSPC may not say why, and writes
+ * through the page cache fail only at fsync or close. */
+static void log_store_full(struct fs *fs, int err)
+{
+	int_fast64_t now = (int_fast64_t)time(NULL);
+	int_fast64_t last = atomic_load(&fs->full_logged_at);
+	const struct store *s = fs->vault->store;
+
+	if (now - last < FULL_LOG_SECONDS ||
+	    !atomic_compare_exchange_strong(&fs->full_logged_at, &last, now))
+		return;
+	log_err("%s%s: %s: writes fail until space is freed",
+		store_is_cache(s) ? "cache folder of " : "", s->location, strerror(err));
+}
+
+static void reply_err(fuse_req_t req, int err)
+{
+	if (err == ENOSPC || err == EDQUOT)
+		log_store_full(fuse_req_userdata(req), err);
+	fuse_reply_err(req, err);
+}
+
 static struct fs *fs_of(fuse_req_t req)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -373,7 +398,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 	reply_entry(req, fs, n, &st);
 	return;
 fail:
-	fuse_reply_err(req, -rc);
+	reply_err(req, -rc);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -406,7 +431,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	(void)fi;
 	if (rc)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &st, fs->timeout);
 }
@@ -478,14 +503,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	if (n->kind != NODE_FILE) {
-		fuse_reply_err(req, n->kind == NODE_DIR ? EISDIR : ELOOP);
+		reply_err(req, n->kind == NODE_DIR ? EISDIR : ELOOP);
 		return;
 	}
 	rc = node_open(fs, n, fi->flags, &keep_cache);
 
 	if (rc) {
 		node_close(fs, n);
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uintptr_t)n;
@@ -497,7 +522,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	(void)ino;
 	node_close(fs_of(req), (struct node *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -509,18 +534,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	pthread_rwlock_rdlock(&n->lock);
 	got = file_read(n, buf, size, (uint64_t)off);
 	pthread_rwlock_unlock(&n->lock);
 	if (got < 0)
-		fuse_reply_err(req, (int)-got);
+		reply_err(req, (int)-got);
 	else
 		fuse_reply_buf(req, buf, (size_t)got);
-	OPENSSL_cleanse(buf, size); /* cleartext does not linger in freed heap */
-	free(buf);
+	cry_wipe_free(buf, size); /* cleartext does not linger in freed heap */
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -534,7 +558,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	put = file_write(n, buf, size, (uint64_t)off);
 	pthread_rwlock_unlock(&n->lock);
 	if (put < 0)
-		fuse_reply_err(req, (int)-put);
+		reply_err(req, (int)-put);
 	else
 		fuse_reply_write(req, (size_t)put);
 }
@@ -548,7 +572,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	pthread_rwlock_wrlock(&n->lock);
 	rc = file_fsync(n, datasync);
 	pthread_rwlock_unlock(&n->lock);
-	fuse_reply_err(req, -rc);
+	reply_err(req, -rc);
 }
 
 /* ---- attributes: setattr ----------------------------------------------------- */
@@ -633,7 +657,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (!rc)
 		rc = node_stat(fs, n, &st);
 	if (rc)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &st, fs->timeout);
 }
@@ -660,7 +684,8 @@ static int set_new_attrs(struct fs *fs, fuse_req_t req, struct node *parent, con
 	return set ? store_setattr(fs->vault->store, path, &a, set) : 0;
 }
 
-/* The folder of a new directory, symlink or shortened entry, with name.c9s. */
+/* The folder of a new directory, symlink or shortened entry, with name.c9s;
+ * nothing is left when that fails (a full disk). */
 static int make_entry_folder(struct fs *fs, const struct entry *e)
 {
 	char *path;
@@ -672,6 +697,8 @@ static int make_entry_folder(struct fs *fs, const struct entry *e)
 	rc = path ? store_write_all(fs->vault->store, path, e->name.c9r, strlen(e->name.c9r))
 		  : -ENOMEM;
 	free(path);
+	if (rc)
+		store_rmdir(fs->vault->store, e->path);
 	return rc;
 }
 
@@ -720,7 +747,7 @@ static void reply_new_entry(fuse_req_t req, struct fs *fs, struct node *parent,
 	e->exists = true;
 	rc = entry_to_node(fs, parent, e, &n, &st);
 	if (rc)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		reply_entry(req, fs, n, &st);
 }
@@ -756,6 +783,43 @@ static int entry_new(struct fs *fs, struct node *parent, const char *name, struc
 	return rc ? rc : clear_incomplete(fs, e);
 }
 
+static int count_entry_but_backup(void *ctx, const char *name, bool is_dir)
+{
+	(void)is_dir;
+	if (strcmp(name, VAULT_DIRID_BACKUP_FILE) != 0)
+		++*(size_t *)ctx;
+	return 0;
+}
+
+/* Remove an empty directory's content folder (ENOTEMPTY if it holds entries),
+ * and its "d/AB" prefix folder when that is left empty. */
+static int remove_content_dir(struct fs *fs, const char *content_dir)
+{
+	struct store *s = fs->vault->store;
+	size_t entries = 0;
+	char *path;
+	int rc = store_list(s, content_dir, count_entry_but_backup, &entries);
+
+	if (rc == -ENOENT) /* an interrupted rmdir got this far already */
+		return 0;
+	if (rc)
+		return rc;
+	if (entries)
+		return -ENOTEMPTY;
+	path = vault_join(content_dir, VAULT_DIRID_BACKUP_FILE);
+	rc = path ? store_unlink(s, path) : -ENOMEM;
+	free(path);
+	if (rc && rc != -ENOENT)
+		return rc;
+	rc = store_rmdir(s, content_dir);
+	if (!rc && (path = strdup(content_dir))) {
+		path[4] = '\0'; /* "d/AB" */
+		store_rmdir(s, path); /* fails while other directories share it */
+		free(path);
+	}
+	return rc;
+}
+
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode)
 {
 	struct fs *fs = fs_of(req);
@@ -765,7 +829,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 	int rc = entry_new(fs, parent, name, &e);
 
 	if (rc) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	e.kind = NODE_DIR;
@@ -773,16 +837,22 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 	/* content folder first: an entry never points at a missing folder */
 	if (!rc)
 		rc = vault_make_content_dir(fs->vault, id, &content);
-	if (!rc)
-		rc = make_entry_folder(fs, &e);
 	if (!rc) {
-		dir_file = vault_join(e.path, VAULT_DIR_FILE);
-		rc = dir_file ? store_write_all(fs->vault->store, dir_file, id, strlen(id)) : -ENOMEM;
+		rc = make_entry_folder(fs, &e);
+		if (!rc) {
+			dir_file = vault_join(e.path, VAULT_DIR_FILE);
+			rc = dir_file ? store_write_all(fs->vault->store, dir_file, id, strlen(id))
+				      : -ENOMEM;
+			if (!rc)
+				rc = set_new_attrs(fs, req, parent, content, mode, NODE_DIR);
+			if (rc) /* a full disk: leave no half-made directory */
+				remove_entry(fs, &e);
+		}
+		if (rc)
+			remove_content_dir(fs, content);
 	}
-	if (!rc)
-		rc = set_new_attrs(fs, req, parent, content, mode, NODE_DIR);
 	if (rc)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		reply_new_entry(req, fs, parent, &e);
 	free(content);
@@ -800,7 +870,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent_ino
 	int rc = strlen(target) > SYMLINK_MAX ? -ENAMETOOLONG : entry_new(fs, parent, name, &e);
 
 	if (rc) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	e.kind = NODE_SYMLINK;
@@ -808,11 +878,13 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent_ino
 	if (!rc) {
 		path = vault_join(e.path, VAULT_SYMLINK_FILE);
 		rc = path ? vault_write_small(fs->vault, path, target, strlen(target)) : -ENOMEM;
+		if (!rc)
+			rc = set_new_attrs(fs, req, parent, path, 0, NODE_SYMLINK);
+		if (rc) /* a full disk: leave no half-made symlink */
+			remove_entry(fs, &e);
 	}
-	if (!rc)
-		rc = set_new_attrs(fs, req, parent, path, 0, NODE_SYMLINK);
 	if (rc)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 	else
 		reply_new_entry(req, fs, parent, &e);
 	free(path);
@@ -841,7 +913,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		rc = -EIO;
 	}
 	if (rc)
-		fuse_reply_err(req, rc == -EFBIG ? EIO : -rc);
+		reply_err(req, rc == -EFBIG ? EIO : -rc);
 	else
 		fuse_reply_readlink(req, target);
 	free(target);
@@ -919,7 +991,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 	entry_free(&e);
 out:
 	if (rc) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	struct fuse_entry_param ep = { .ino = n->ino, .attr = st, .attr_timeout = fs->timeout,
@@ -940,7 +1012,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 
 	(void)rdev;
 	if (!S_ISREG(mode)) { /* the format has no devices, FIFOs or sockets */
-		fuse_reply_err(req, EPERM);
+		reply_err(req, EPERM);
 		return;
 	}
 	rc = entry_new(fs, parent, name, &e);
@@ -952,47 +1024,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 		entry_free(&e);
 	}
 	if (rc)
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 }
 
 /* ---- removing and renaming ------------------------------------------------ */
-
-static int count_entry_but_backup(void *ctx, const char *name, bool is_dir)
-{
-	(void)is_dir;
-	if (strcmp(name, VAULT_DIRID_BACKUP_FILE) != 0)
-		++*(size_t *)ctx;
-	return 0;
-}
-
-/* Remove an empty directory's content folder (ENOTEMPTY if it holds entries),
- * and its "d/AB" prefix folder when that is left empty. */
-static int remove_content_dir(struct fs *fs, const char *content_dir)
-{
-	struct store *s = fs->vault->store;
-	size_t entries = 0;
-	char *path;
-	int rc = store_list(s, content_dir, count_entry_but_backup, &entries);
-
-	if (rc == -ENOENT) /* an interrupted rmdir got this far already */
-		return 0;
-	if (rc)
-		return rc;
-	if (entries)
-		return -ENOTEMPTY;
-	path = vault_join(content_dir, VAULT_DIRID_BACKUP_FILE);
-	rc = path ? store_unlink(s, path) : -ENOMEM;
-	free(path);
-	if (rc && rc != -ENOENT)
-		return rc;
-	rc = store_rmdir(s, content_dir);
-	if (!rc && (path = strdup(content_dir))) {
-		path[4] = '\0'; /* "d/AB" */
-		store_rmdir(s, path); /* fails while other directories share it */
-		free(path);
-	}
-	return rc;
-}
 
 /* Content folder of the directory entry e (from its node when known). */
 static char *entry_content_dir(struct fs *fs, struct node *parent, const struct entry *e)
@@ -1049,7 +1084,7 @@ static void remove_op(fuse_req_t req, fuse_ino_t parent_ino, const char *name, b
 		entry_free(&e);
 	}
 	node_table_unlock(fs->nodes);
-	fuse_reply_err(req, -rc);
+	reply_err(req, -rc);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -1175,13 +1210,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	int rc;
 
 	if (flags & ~(unsigned)RENAME_NOREPLACE) { /* RENAME_EXCHANGE, RENAME_WHITEOUT */
-		fuse_reply_err(req, EINVAL);
+		reply_err(req, EINVAL);
 		return;
 	}
 	node_table_lock(fs->nodes);
 	rc = rename_locked(fs, node_of(req, parent), name, node_of(req, newparent), newname, flags);
 	node_table_unlock(fs->nodes);
-	fuse_reply_err(req, -rc);
+	reply_err(req, -rc);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -1189,7 +1224,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	(void)ino;
 	(void)newparent;
 	(void)newname;
-	fuse_reply_err(req, EPERM); /* the format has no hard links */
+	reply_err(req, EPERM); /* the format has no hard links */
 }
 
 /* ---- directories ------------------------------------------------------------ */
@@ -1356,7 +1391,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int rc = n->kind == NODE_DIR ? list_dir(fs_of(req), n, &l) : -ENOTDIR;
 
 	if (rc) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uintptr_t)l;
@@ -1376,7 +1411,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	for (i = (size_t)off; i < l->count; i++) {
@@ -1420,7 +1455,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	size_t used = 0, i;
 
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	for (i = (size_t)off; i < l->count; i++) {
@@ -1460,7 +1495,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	(void)ino;
 	listing_free((struct dir_listing *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -1468,7 +1503,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	fuse_reply_err(req, 0); /* directory changes are made durable by the store as they happen */
+	reply_err(req, 0); /* directory changes are made durable by the store as they happen */
 }
 
 /* ---- the file system as a whole --------------------------------------------- */
@@ -1480,7 +1515,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	(void)ino;
 	if (rc) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, -rc);
 		return;
 	}
 	st.f_namemax = NAME_MAX_BYTES;
@@ -1494,25 +1529,25 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 			size_t size, int flags)
 {
 	(void)ino, (void)name, (void)value, (void)size, (void)flags;
-	fuse_reply_err(req, ENOSYS);
+	reply_err(req, ENOSYS);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	(void)ino, (void)name, (void)size;
-	fuse_reply_err(req, ENOSYS);
+	reply_err(req, ENOSYS);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	(void)ino, (void)size;
-	fuse_reply_err(req, ENOSYS);
+	reply_err(req, ENOSYS);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)ino, (void)name;
-	fuse_reply_err(req, ENOSYS);
+	reply_err(req, ENOSYS);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)

@@ -14,6 +14,7 @@ struct fs {
 	double timeout; /* seconds the kernel may cache entries and attributes */
 	bool chown_new; /* running as root: new nodes belong to the caller */
 	atomic_uint_fast64_t requests; /* handler calls so far: activity for -o idle= */
+	atomic_int_fast64_t full_logged_at; /* when a full store was last logged */
 };
 
 /* Set up fs for vault v; -errno on failure. */

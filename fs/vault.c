@@ -141,6 +141,8 @@ int vault_make_content_dir(const struct vault *v, const char *dir_id, char **pat
 	if (!rc) {
 		backup = vault_join(path, VAULT_DIRID_BACKUP_FILE);
 		rc = backup ? vault_write_small(v, backup, dir_id, strlen(dir_id)) : -ENOMEM;
+		if (rc) /* a full disk: leave no orphaned folder */
+			store_rmdir(v->store, path);
 	}
 	free(backup);
 	if (rc || !path_out)
