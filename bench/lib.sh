@@ -1,11 +1,13 @@
+# shellcheck shell=bash
 # Helpers of bench/run.sh (sourced): tools and data, one driver per file system, the workloads.
-# Uses the globals run.sh sets: UMBRAFS WORK CACHE RESULTS TREE_TAR DD_MIB FIO_SIZE FIO_SECONDS ROOT.
+# Uses the globals run.sh sets: UMBRAFS WORK CACHE RESULTS TREE_TAR DD_MIB FIO_SIZE FIO_SECONDS ROOT
+# ROUND.
 
 PY=/usr/bin/python3
 TREE_TOP=linux-source-6.1
 # The tree subsets (folders of linux-source-6.1): full ~31.6k files / ~177 MB, quick ~5.9k / ~37 MB.
-TREE_DIRS_full="arch Documentation include"
-TREE_DIRS_quick="include"
+# shellcheck disable=SC2034 # read as ${!var} in prepare_tree
+TREE_DIRS_full="arch Documentation include" TREE_DIRS_quick="include"
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -38,7 +40,7 @@ prepare_tree() {
   if [ ! -f "$sub" ]; then
     log "making $sub ($dirs)"
     tmp=$(mktemp -d)
-    # shellcheck disable=SC2046 # one argument per folder
+    # shellcheck disable=SC2046,SC2086 # one argument per folder
     tar xf "$full" -C "$tmp" $(printf "$TREE_TOP/%s " $dirs)
     tar cf "$sub.part" -C "$tmp" "$TREE_TOP" && mv "$sub.part" "$sub"
     rm -rf "$tmp"
@@ -53,7 +55,8 @@ describe_machine() {
   echo "peers: $(gocryptfs -version 2>&1 | cut -d';' -f1); securefs $(dpkg-query -W -f='${Version}' securefs 2>/dev/null); $(rclone version 2>/dev/null | head -1); fio $(fio --version)"
 }
 
-record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+# record FS FIGURE VALUE: one raw result line of the current round (see RESULTS in run.sh).
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$ROUND" >>"$RESULTS"; }
 
 # Run CMD and set ELAPSED to the seconds it took (its output discarded). A failure is reported and
 # the run goes on: rclone mount cannot make the tree's symlinks, so tar fails there.
@@ -119,7 +122,7 @@ fs_start_rclone() {
 # its "Copied (...)" line (rclone 1.60's rc vfs/stats counts none of them). The count must hold for
 # three polls: the kernel sends the release that queues a file after close returns.
 rclone_wait_uploads() {
-  local counts stable=0 last= since=$SECONDS
+  local counts stable=0 last='' since=$SECONDS
   while [ $stable -lt 3 ]; do
     counts=$(awk -v from="$RCLONE_LOG_FROM" 'NR >= from && /queuing for upload/ { q++ }
       NR >= from && /Copied \(/ { c++ }
@@ -139,8 +142,8 @@ rclone_wait_uploads() {
 PEAK_KIB=0
 
 wait_mounted() {
-  local mnt=$1 i
-  for i in $(seq 1 200); do
+  local mnt=$1
+  for _ in $(seq 1 200); do
     mountpoint -q "$mnt" && return 0
     kill -0 "$DAEMON_PID" 2>/dev/null || { echo "bench: $FS daemon died (see $WORK/*.log)" >&2; return 1; }
     sleep 0.1
@@ -193,6 +196,13 @@ cleanup_all() {
   for m in "$WORK"/*-mnt; do
     mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m"
   done
+  # An interrupted local suite: once its daemon has exited, give the tmpfs its memory back (its
+  # backing folder can hold a 1 GiB fio file). A remote daemon is not waited for: it would upload
+  # its queue first.
+  if [ "${REMOTE_STORE:-1}" = 0 ] && [ -n "${MNT:-}" ] && ! mountpoint -q "$MNT"; then
+    [ -z "${DAEMON_PID:-}" ] || wait "$DAEMON_PID" 2>/dev/null || true
+    rm -rf "$MNT" "$BACK" "$STORE_CACHE"
+  fi
   [ -n "${STOP_SERVERS:-}" ] && eval "$STOP_SERVERS"
   return 0
 }
@@ -210,10 +220,11 @@ print(round(j["read"]["iops"] + j["write"]["iops"]))' <<<"$out"
 
 # One file system through the whole workload: run_suite NAME DRIVER [URL]. Without URL it gets a
 # fresh backing folder on the tmpfs; with one it works on that remote store, where writes count
-# until the data is on the server (stored) and the server's requests are counted per phase.
+# until the data is on the server (stored) and the server's requests are counted per phase. The
+# folders are named after the round, so no round can see another's files or mount.
 run_suite() {
-  FS=$1 DRIVER=$2 BACK=${3:-$WORK/$1-back}
-  MNT=$WORK/$FS-mnt STORE_CACHE=$WORK/$FS-cache PEAK_KIB=0 DAEMON_PID= REMOTE_STORE=0
+  FS=$1 DRIVER=$2 BACK=${3:-$WORK/$1-r$ROUND-back}
+  MNT=$WORK/$FS-r$ROUND-mnt STORE_CACHE=$WORK/$FS-r$ROUND-cache PEAK_KIB=0 DAEMON_PID='' REMOTE_STORE=0
   local tree=$MNT/$TREE_TOP
   [ -z "${3:-}" ] || REMOTE_STORE=1
   rm -rf "$MNT" "$STORE_CACHE"; mkdir -p "$MNT"
@@ -239,6 +250,7 @@ run_suite() {
     echo "bench: $FS: $MNT/stream does not read back as the zeros written" >&2
   rm -f "$MNT/stream"
 
+  # shellcheck disable=SC2153 # TREE_TAR is run.sh's
   log "$FS: untar $(basename "$TREE_TAR")"
   phase_begin
   timed stored tar xf "$TREE_TAR" -C "$MNT"
@@ -251,6 +263,7 @@ run_suite() {
   record "$FS" ls_lR_s "$ELAPSED"
   phase_end ls_lR
   phase_begin
+  # shellcheck disable=SC2016 # $1 is the argument of sh -c
   timed sh -c 'find "$1" -type f -print0 | xargs -0 cat' sh "$tree"
   record "$FS" read_all_s "$ELAPSED"
   phase_end read_all
@@ -324,9 +337,9 @@ server_request_pattern() { [ "$SERVER_KIND" = s3 ] && echo ' beast: ' || echo '.
 
 # On a remote store: keep the requests of a phase in $WORK/requests/FS-PHASE.log and record
 # their number.
-phase_begin() { [ $REMOTE_STORE = 0 ] || PHASE_FROM=$(($(wc -l <"$(server_log)") + 1)); }
+phase_begin() { [ "$REMOTE_STORE" = 0 ] || PHASE_FROM=$(($(wc -l <"$(server_log)") + 1)); }
 phase_end() {
-  [ $REMOTE_STORE = 1 ] || return 0
+  [ "$REMOTE_STORE" = 1 ] || return 0
   local lines=$WORK/requests/$FS-$1.log
   mkdir -p "$WORK/requests"
   tail -n +"$PHASE_FROM" "$(server_log)" | grep -e "$(server_request_pattern)" >"$lines" || true

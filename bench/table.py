@@ -3,9 +3,13 @@
 local: rows = figures, columns = umbrafs, the peers, the best peer and umbrafs's ratio to it;
 remote: umbrafs next to rclone crypt on each server, with the ratio; and the requests each phase
 sent to the server. A ratio > 1 means umbrafs is better, for times and memory too. Prints the
-tables and writes Markdown and TSV."""
+tables and writes Markdown and TSV.
+
+With several rounds (run.sh --repeat) each figure is the median over the rounds, the peak RSS the
+maximum, and the local table gets a column with the spread (min-max) of umbrafs's values."""
 import argparse
 import collections
+import statistics
 
 # figure -> (label, higher_is_better)
 FIGURES = {
@@ -43,13 +47,32 @@ RSS_LIMIT_MIB = 150
 REMOTE_UNTAR_TARGET = 3.0  # the issue: remote untar at least 3x rclone
 
 
+class Spread(collections.namedtuple("Spread", "low high")):
+    """The range of one figure's values over the rounds: "310-390" in the text and Markdown, two
+    columns in the TSV."""
+    def __str__(self):
+        return "n/a" if self.low is None else f"{fmt(self.low)}-{fmt(self.high)}"
+
+
 def load(path):
-    values = collections.defaultdict(dict)
+    """The raw results: figure -> fs -> the values of the rounds, and the number of rounds. A line
+    is fs, figure, value and round (a line without a round is of round 1)."""
+    rounds = collections.defaultdict(lambda: collections.defaultdict(list))
+    last_round = 1
     with open(path) as f:
         for line in f:
-            fs, figure, value = line.rstrip("\n").split("\t")
-            values[figure][fs] = float(value)
-    return values
+            fs, figure, value, *rnd = line.rstrip("\n").split("\t")
+            rounds[figure][fs].append(float(value))
+            last_round = max(last_round, int(rnd[0]) if rnd else 1)
+    return rounds, last_round
+
+
+def summarize(rounds):
+    """figure -> fs -> the one value the tables show: the median of the rounds (peak RSS: the
+    maximum, as it is the peak over the whole run)."""
+    pick = lambda figure: max if figure == "peak_rss_mib" else statistics.median
+    return {figure: {fs: pick(figure)(vs) for fs, vs in by_fs.items()}
+            for figure, by_fs in rounds.items()}
 
 
 def fmt(v):
@@ -64,13 +87,16 @@ def ratio(ours, best, higher):
     return ours / best if higher else best / ours
 
 
-def local_rows(values):
+def local_rows(values, rounds, spread):
     peers = [p for p in LOCAL_PEERS if any(p in v for v in values.values())]
-    header = ["figure", "umbrafs"] + peers + ["best peer", "ratio", "target"]
+    header = ["figure", "umbrafs"] + (["spread"] if spread else []) + peers + \
+        ["best peer", "ratio", "target"]
     rows = []
     for key, (label, higher) in FIGURES.items():
         v = values.get(key, {})
         ours = v.get("umbrafs")
+        ours_all = rounds.get(key, {}).get("umbrafs")
+        ours_spread = Spread(min(ours_all), max(ours_all)) if ours_all else Spread(None, None)
         got = [(v[p], p) for p in peers if p in v]
         best = (max if higher else min)(got) if got else None
         r = ratio(ours, best[0] if best else None, higher)
@@ -80,7 +106,8 @@ def local_rows(values):
         else:
             met = None if r is None else r >= TARGET_RATIO
             target = f">= {TARGET_RATIO}x"
-        rows.append([label, fmt(ours)] + [fmt(v.get(p)) for p in peers] +
+        rows.append([label, fmt(ours)] + ([ours_spread] if spread else []) +
+                    [fmt(v.get(p)) for p in peers] +
                     [f"{fmt(best[0])} ({best[1]})" if best else "n/a",
                      "n/a" if r is None else f"{r:.2f}x",
                      target + ("" if met is None else " ok" if met else " MISSED")])
@@ -134,7 +161,17 @@ def text_table(header, rows):
 
 def md_table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows])
+    return "\n".join(out + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+def tsv_table(header, rows):
+    """Tab-separated, a spread as two columns (umbrafs min, umbrafs max)."""
+    spread_cols = {i for i, h in enumerate(header) if h == "spread"}
+    cells = lambda r: [c for i, cell in enumerate(r) for c in
+                       ([fmt(cell.low), fmt(cell.high)] if i in spread_cols else [str(cell)])]
+    head = [c for i, h in enumerate(header) for c in
+            (["umbrafs min", "umbrafs max"] if i in spread_cols else [h])]
+    return "".join("\t".join(r) + "\n" for r in [head] + [cells(r) for r in rows])
 
 
 def main():
@@ -147,10 +184,11 @@ def main():
     ap.add_argument("--md", required=True)
     ap.add_argument("--tsv", required=True)
     a = ap.parse_args()
-    values = load(a.results)
+    rounds, n_rounds = load(a.results)
+    values = summarize(rounds)
     tables = []  # (title, header, rows, notes)
     if any(p in v for v in values.values() for p in ["umbrafs"] + LOCAL_PEERS):
-        tables.append(("local store on tmpfs", *local_rows(values), []))
+        tables.append(("local store on tmpfs", *local_rows(values, rounds, n_rounds > 1), []))
     if any(fs.split("-")[-1] in SERVERS for v in values.values() for fs in v):
         tables.append(("remote stores on the loopback: umbrafs and rclone crypt on the same servers",
                        *remote_rows(values), remote_target(values)))
@@ -158,7 +196,11 @@ def main():
                        *request_rows(values, a.tree_files), []))
     with open(a.machine) as f:
         machine = f.read().strip()
-    intro = f"mode: {a.mode}; tree: {a.tree} ({a.tree_files} files)\n{machine}"
+    intro = f"mode: {a.mode}; tree: {a.tree} ({a.tree_files} files)\n"
+    if n_rounds > 1:
+        intro += (f"rounds: {n_rounds} (median of each figure; peak RSS: the maximum; spread: "
+                  f"umbrafs's lowest-highest; remote suites: 1 round)\n")
+    intro += machine
     print(intro)
     for title, header, rows, notes in tables:
         print(f"\n{title}\n{text_table(header, rows)}" + "".join(f"\n{n}" for n in notes))
@@ -169,7 +211,7 @@ def main():
             f.write("".join(f"\n- {n}" for n in notes) + ("\n" if notes else ""))
     with open(a.tsv, "w") as f:
         for title, header, rows, notes in tables:
-            f.write("\t".join(header) + "\n" + "".join("\t".join(r) + "\n" for r in rows))
+            f.write(tsv_table(header, rows))
 
 
 if __name__ == "__main__":
