@@ -260,17 +260,23 @@ static int write_range(struct open_file *of, const char *src, uint64_t len, uint
 			size_t to = batch_end - cstart < new_len ? (size_t)(batch_end - cstart)
 								 : new_len;
 
-			if (from > 0 || to < old_len)
-				rc = load_chunk(of, idx, plain, dst);
-			if (rc)
-				break;
-			if (new_len > old_len)
-				memset(plain + old_len, 0, new_len - old_len);
-			if (src)
-				memcpy(plain + from, src + (cstart + from - off), to - from);
-			else
-				memset(plain + from, 0, to - from);
-			if (cry_chunk_encrypt(of->header, idx, NULL, plain, new_len, dst) != CRY_OK)
+			const uint8_t *in = plain;
+
+			if (src && from == 0 && to == new_len) { /* all new bytes: no bounce copy */
+				in = (const uint8_t *)src + (cstart - off);
+			} else {
+				if (from > 0 || to < old_len)
+					rc = load_chunk(of, idx, plain, dst);
+				if (rc)
+					break;
+				if (new_len > old_len)
+					memset(plain + old_len, 0, new_len - old_len);
+				if (src)
+					memcpy(plain + from, src + (cstart + from - off), to - from);
+				else
+					memset(plain + from, 0, to - from);
+			}
+			if (cry_chunk_encrypt(of->header, idx, NULL, in, new_len, dst) != CRY_OK)
 				rc = -EIO;
 			dst += new_len + CRY_CHUNK_OVERHEAD;
 		}
