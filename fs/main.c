@@ -438,7 +438,10 @@ static int run_mount(const struct cli *c, struct vault *v)
 	if (!c->foreground)
 		detach();
 	log_info("mounted %s on %s", v->store->location, mountpoint);
-	rc = serve(se) == 0 ? EXIT_OK : EXIT_ERROR;
+	rc = serve(se);
+	if (rc > 0) /* SIGTERM, SIGINT or SIGHUP: a stop as asked for, not a failure */
+		log_info("stopping on %s", strsignal(rc));
+	rc = rc >= 0 ? EXIT_OK : EXIT_ERROR;
 	idle_watch_stop(idle);
 out_unmount:
 	fuse_session_unmount(se);

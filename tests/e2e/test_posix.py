@@ -8,13 +8,14 @@ import os
 import pathlib
 import random
 import shutil
+import signal
 import stat
 import subprocess
 import threading
 
 import pytest
 
-from conftest import ALL_STORES, is_remote, needs_umbrafs, tree_of, walk
+from conftest import ALL_STORES, Mount, Vault, is_remote, needs_umbrafs, tree_of, walk
 
 pytestmark = pytest.mark.stores(*ALL_STORES)
 
@@ -268,6 +269,24 @@ def test_read_past_eof_is_empty(mounted):
     assert os.pread(fd, 10, 1 << 20) == b""
     assert os.pread(fd, 10, 1) == b"bc"
     os.close(fd)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_unmounts_and_exits_0(mounted, sig, mount_factory, tmp_path):
+    """systemctl stop (SIGTERM) or ^C stops the daemon as asked: it unmounts,
+    uploads what is queued (remote stores) and exits 0."""
+    if not isinstance(mounted, Mount):
+        pytest.skip("umbrafs only")
+    (mounted.mnt / "f").write_bytes(b"written just before the stop")
+    proc, mounted.proc = mounted.proc, None
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 0, mounted.log_text()
+    assert not os.path.ismount(mounted.mnt)
+    assert "stopping on" in mounted.log_text()
+    # a fresh cache folder: the file must come from the server
+    fresh = tmp_path / "fresh-cache" if is_remote(mounted.store) else None
+    m = mount_factory(Vault(mounted.store, mounted.password_file), cache_dir=fresh)
+    assert (m.mnt / "f").read_bytes() == b"written just before the stop"
 
 
 def test_fsync_and_fdatasync(mounted):
