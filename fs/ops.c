@@ -397,8 +397,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 		goto fail;
 	reply_entry(req, fs, n, &st);
 	return;
-fail:
-	reply_err(req, -rc);
+fail: /* a name that is not UTF-8 cannot exist; making one fails with EILSEQ */
+	reply_err(req, rc == -EILSEQ ? ENOENT : -rc);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

@@ -59,7 +59,7 @@ int vault_entry_name(const struct vault *v, const char *dir_id, const char *name
 	memset(out, 0, sizeof(*out));
 	rc = cry_name_encrypt_form(v->names, dir_id, name, form, &out->c9r);
 	if (rc == CRY_ERR_FORMAT)
-		return -EINVAL; /* not UTF-8 */
+		return -EILSEQ; /* not UTF-8: the format has no other names */
 	if (rc)
 		return -ENOMEM;
 	out->shortened = strlen(out->c9r) > (size_t)v->cfg.shortening_threshold;

@@ -214,6 +214,22 @@ def test_name_too_long(mounted):
     assert (mounted.mnt / ("n" * 255)).read_bytes() == b"ok"
 
 
+def test_name_not_utf8(mounted):
+    """The format keeps names as UTF-8: another name does not exist (ENOENT)
+    and cannot be made (EILSEQ, "Invalid or incomplete multibyte or wide
+    character"), whichever way one tries."""
+    if not isinstance(mounted, Mount):
+        pytest.skip("umbrafs only: ext4 takes any bytes")
+    latin1 = bytes(mounted.mnt / "caf") + b"\xe9"
+    (mounted.mnt / "ok").write_bytes(b"x")
+    raises_errno(errno.ENOENT, os.stat, latin1)
+    raises_errno(errno.EILSEQ, os.open, latin1, os.O_CREAT | os.O_WRONLY)
+    raises_errno(errno.EILSEQ, os.mkdir, latin1)
+    raises_errno(errno.EILSEQ, os.symlink, "ok", latin1)
+    raises_errno(errno.EILSEQ, os.rename, mounted.mnt / "ok", latin1)
+    assert os.listdir(mounted.mnt) == ["ok"]
+
+
 # --------------------------------------------------------------- read, write
 
 
