@@ -39,6 +39,7 @@
 #define DEFAULT_META_TIMEOUT_MS 10000
 #define RETRY_MAX_MS 60000                  /* cap of the queued-upload backoff */
 #define UPLOADERS 2
+#define FLUSHERS 4                          /* uploads at once in store_cache_flush */
 #define RECORD_MAX 4096
 #define FOLDER_MODE 0700
 #define ASIDE_PREFIX ".umbrafs-unlinked-"  /* local copies of unlinked open objects */
@@ -996,6 +997,144 @@ static int remote_info_of(struct cache *c, const char *path, struct remote_info 
 	return rc;
 }
 
+/* ---- what a fresh listing answers without asking ----
+ *
+ * mkdir, rmdir and unlink ask the remote at once (cache.h). Where the fresh
+ * listing of the folder concerned already says what their checks would find,
+ * the answer comes from it, or the remote is asked with the _listed form of
+ * the request, which skips its own checks (remote.h). This trusts a listing
+ * as far as getattr and list do: for meta_timeout_ms. What each request
+ * left guarantees is said at the remotes; in short, on S3 mkdir_listed's
+ * conditional PUT still refuses a marker made meanwhile, rmdir_listed
+ * deletes the marker only (a key another client put there stays, and so
+ * does the folder), remove_listed deletes the one key; on WebDAV,
+ * remove_listed is a DELETE conditional on the listed ETag, which a folder
+ * or another version fails (then remove checks as before). */
+
+/* The listing of dir if it is fresh, else NULL (table lock held). */
+static struct listing *listing_if_fresh(struct cache *c, const char *dir)
+{
+	struct listing *l = map_get(&c->listings, dir);
+
+	return l && listing_fresh(c, l) ? l : NULL;
+}
+
+/* Is a not-yet-uploaded object at path? (table lock held) */
+static bool pending_at_locked(struct cache *c, const char *path)
+{
+	struct object *o = map_get(&c->objects_by_path, path);
+
+	return o && o->dirty;
+}
+
+struct pending_pick {
+	const char *dir;
+	bool found;
+};
+
+static void find_pending_below(void *ctx, void *val)
+{
+	struct pending_pick *p = ctx;
+	struct object *o = val;
+
+	if (o->dirty && path_within(o->path, p->dir) && strcmp(o->path, p->dir) != 0)
+		p->found = true;
+}
+
+/* Is a not-yet-uploaded object below folder dir? (table lock held) */
+static bool pending_below_locked(struct cache *c, const char *dir)
+{
+	struct pending_pick p = { .dir = dir };
+
+	map_each(&c->objects_by_path, find_pending_below, &p);
+	return p.found;
+}
+
+/* What the listing of path's folder says of a mkdir of path: -EEXIST (the
+ * name is taken, or an object is pending there), the folder's own error
+ * (-ENOENT, -ENOTDIR), 1 (free, in a folder that exists) or 0 (not known:
+ * ask). A remote with mkdir_listed has the listing fetched when it is not
+ * fresh: one LIST then saves that remote's checks (on S3 four requests) and
+ * serves the next mkdirs and lookups there too. */
+static int mkdir_by_listing(struct cache *c, const char *path)
+{
+	char *dir = parent_of(path);
+	struct listing *l;
+	int rc;
+
+	if (!dir)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->lock);
+	if (c->remote->ops->mkdir_listed)
+		listing_ready(c, dir, &l); /* a failure leaves it unknown */
+	l = listing_if_fresh(c, dir);
+	if (!l)
+		rc = 0;
+	else if (l->error)
+		rc = l->error;
+	else if (map_get(&l->names, name_of(path)) || pending_at_locked(c, path))
+		rc = -EEXIST;
+	else
+		rc = 1;
+	pthread_mutex_unlock(&c->lock);
+	free(dir);
+	return rc;
+}
+
+/* What is known of folder path for its rmdir: -ENOTEMPTY (an object is
+ * pending in it, or its fresh listing shows an entry), 1 (its fresh listing
+ * is empty) or 0 (not known: ask). */
+static int rmdir_by_listing(struct cache *c, const char *path)
+{
+	struct listing *l;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	l = listing_if_fresh(c, path);
+	if (pending_below_locked(c, path) || (l && !l->error && l->names.count))
+		rc = -ENOTEMPTY;
+	else
+		rc = l && !l->error ? 1 : 0;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* Does the fresh listing of path's folder show an object at path? Its
+ * version goes to info. */
+static bool listed_object(struct cache *c, const char *path, struct remote_info *info)
+{
+	char *dir = parent_of(path);
+	struct listing *l;
+	struct remote_info *found = NULL;
+
+	if (!dir)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	l = listing_if_fresh(c, dir);
+	if (l && !l->error)
+		found = map_get(&l->names, name_of(path));
+	if (found && !found->is_dir)
+		*info = *found;
+	pthread_mutex_unlock(&c->lock);
+	free(dir);
+	return found && !found->is_dir;
+}
+
+/* Remove the object at path on the remote: with remove_listed when a fresh
+ * listing shows it there, and with remove (which checks first) otherwise or
+ * when remove_listed is refused. */
+static int remote_remove(struct cache *c, const char *path)
+{
+	struct remote_info info;
+	int rc = -ESTALE;
+
+	if (c->remote->ops->remove_listed && listed_object(c, path, &info))
+		rc = ASK_REMOTE(c, c->remote->ops->remove_listed(c->remote, path, info.etag));
+	if (rc == -ESTALE)
+		rc = ASK_REMOTE(c, c->remote->ops->remove(c->remote, path));
+	return rc;
+}
+
 /* ---- fetching ---- */
 
 /* The error to give a reader for a failed fetch. */
@@ -1685,7 +1824,13 @@ static int cache_mkdir(struct store *s, const char *path)
 
 	if (!path_ok(path, false))
 		return -EINVAL;
-	rc = ASK_REMOTE(c, c->remote->ops->mkdir(c->remote, path));
+	rc = mkdir_by_listing(c, path);
+	if (rc < 0)
+		return rc;
+	if (rc == 1 && c->remote->ops->mkdir_listed)
+		rc = ASK_REMOTE(c, c->remote->ops->mkdir_listed(c->remote, path));
+	else
+		rc = ASK_REMOTE(c, c->remote->ops->mkdir(c->remote, path));
 	if (rc)
 		return app_error(rc);
 	info.mtime = wall_now();
@@ -1703,7 +1848,13 @@ static int cache_rmdir(struct store *s, const char *path)
 
 	if (!path_ok(path, false))
 		return -EINVAL;
-	rc = ASK_REMOTE(c, c->remote->ops->rmdir(c->remote, path));
+	rc = rmdir_by_listing(c, path);
+	if (rc < 0)
+		return rc;
+	if (rc == 1 && c->remote->ops->rmdir_listed)
+		rc = ASK_REMOTE(c, c->remote->ops->rmdir_listed(c->remote, path));
+	else
+		rc = ASK_REMOTE(c, c->remote->ops->rmdir(c->remote, path));
 	if (rc)
 		return app_error(rc);
 	pthread_mutex_lock(&c->lock);
@@ -1749,7 +1900,7 @@ static int keep_open_copy_at(struct cache *c, const char *path)
 
 static int remove_uncached(struct cache *c, const char *path)
 {
-	int rc = ASK_REMOTE(c, c->remote->ops->remove(c->remote, path));
+	int rc = remote_remove(c, path);
 
 	pthread_mutex_lock(&c->lock);
 	if (!rc)
@@ -1775,7 +1926,7 @@ static int cache_unlink(struct store *s, const char *path)
 	pthread_mutex_unlock(&c->lock);
 	rc = keep_open_copy(c, o);
 	if (!rc && !only_here)
-		rc = ASK_REMOTE(c, c->remote->ops->remove(c->remote, path));
+		rc = remote_remove(c, path);
 	pthread_mutex_lock(&c->lock);
 	if (rc == -ENOENT && o->dirty)
 		rc = 0; /* gone there already; the local change goes too */
@@ -1861,12 +2012,10 @@ static int upload_tree(struct cache *c, const char *path)
 /* Is a not-yet-uploaded object waiting at path? */
 static bool pending_at(struct cache *c, const char *path)
 {
-	struct object *o;
 	bool pending;
 
 	pthread_mutex_lock(&c->lock);
-	o = map_get(&c->objects_by_path, path);
-	pending = o && o->dirty;
+	pending = pending_at_locked(c, path);
 	pthread_mutex_unlock(&c->lock);
 	return pending;
 }
@@ -2533,11 +2682,47 @@ static void pick_dirty(void *ctx, void *val)
 		pick_in_tree(ctx, val);
 }
 
+/* The uploads of a flush, taken in turn by up to FLUSHERS threads. */
+struct flush_job {
+	struct cache *c;
+	const struct tree_pick *t;
+	pthread_mutex_t lock;
+	size_t next;           /* the next object of t to upload */
+	int first;             /* the first failure */
+};
+
+static void *flush_worker(void *arg)
+{
+	struct flush_job *j = arg;
+
+	for (;;) {
+		size_t i;
+		int rc;
+
+		pthread_mutex_lock(&j->lock);
+		i = j->next < j->t->n ? j->next++ : SIZE_MAX;
+		pthread_mutex_unlock(&j->lock);
+		if (i == SIZE_MAX)
+			return NULL;
+		rc = upload_object(j->c, j->t->items[i]);
+		pthread_mutex_lock(&j->lock);
+		if (rc && !j->first)
+			j->first = rc;
+		pthread_mutex_unlock(&j->lock);
+	}
+}
+
+/* Every dirty object is uploaded, FLUSHERS at a time (this thread is one;
+ * fewer when a thread cannot be started): at an unmount after an untar the
+ * whole wait is for these, each a request to the server. The uploader
+ * threads leave them alone meanwhile (they hold a reference). */
 int store_cache_flush(struct store *s)
 {
 	struct cache *c = cache_of(s);
 	struct tree_pick t = { .dir = "" };
-	int first = 0;
+	struct flush_job j = { .c = c, .t = &t };
+	pthread_t helpers[FLUSHERS - 1];
+	unsigned started = 0;
 
 	if (!store_is_cache(s))
 		return 0;
@@ -2546,14 +2731,17 @@ int store_cache_flush(struct store *s)
 	map_each(&c->objects_by_path, pick_dirty, &t);
 	pthread_mutex_unlock(&c->lock);
 	if (t.failed)
-		first = -ENOMEM;
-	for (size_t i = 0; i < t.n; i++) {
-		int rc = upload_object(c, t.items[i]);
-		if (rc && !first)
-			first = rc;
-	}
+		j.first = -ENOMEM;
+	pthread_mutex_init(&j.lock, NULL);
+	while (started < FLUSHERS - 1 && started + 1 < t.n &&
+	       pthread_create(&helpers[started], NULL, flush_worker, &j) == 0)
+		started++;
+	flush_worker(&j);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(helpers[i], NULL);
+	pthread_mutex_destroy(&j.lock);
 	tree_release(c, &t);
-	return first == -ESTALE || first == -EAGAIN ? -EIO : first;
+	return j.first == -ESTALE || j.first == -EAGAIN ? -EIO : j.first;
 }
 
 static void add_stats(void *ctx, void *val)

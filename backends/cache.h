@@ -51,8 +51,11 @@ typedef char *(*cache_conflict_fn)(void *ctx, const char *path);
  * Semantics worth knowing: getattr/list are answered from a per-folder
  * listing cached for meta_timeout_ms; setattr is accepted and ignored (remotes
  * keep no modes, owners or times); namespace changes (mkdir, rmdir, unlink,
- * rename, write_all) go to the remote at once; an object becomes complete
- * locally before its first write (a truncation fetches only what stays);
+ * rename, write_all) go to the remote at once, but what a fresh listing
+ * answers is not asked (a taken name is -EEXIST, a folder listing entries or
+ * holding a pending upload is -ENOTEMPTY) and the remote's own checks are
+ * skipped where it offers that (remote.h: the _listed forms); an object
+ * becomes complete locally before its first write (a truncation fetches only what stays);
  * fsync uploads now, or when the remote is unreachable (no connection, not
  * an error answer) returns 0 once the change is durable in the queue (it
  * uploads when the store is back); a refused upload is -EIO and stays

@@ -67,6 +67,18 @@ struct remote_ops {
 	/* Move an object or (small) folder; overwrite: replace the destination. */
 	int (*move)(struct remote *r, const char *from, const char *to, bool overwrite);
 	void (*destroy)(struct remote *r);
+	/* Optional (NULL: not offered) forms of mkdir, rmdir and remove for a
+	 * caller that knows from a fresh listing what is there, so that the
+	 * remote may skip the requests with which those check it first. What
+	 * each still guarantees is said where it is implemented.
+	 * mkdir_listed: path is missing and its parent is a folder.
+	 * rmdir_listed: path is an empty folder.
+	 * remove_listed: path is an object of version etag ("" unknown); a remote
+	 * that can tell refuses another version or a folder with -ESTALE, and the
+	 * caller then falls back to remove; a missing object may be -ENOENT. */
+	int (*mkdir_listed)(struct remote *r, const char *path);
+	int (*rmdir_listed)(struct remote *r, const char *path);
+	int (*remove_listed)(struct remote *r, const char *path, const char *etag);
 };
 
 struct remote {

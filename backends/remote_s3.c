@@ -8,7 +8,8 @@
  * Endpoint: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL with path-style
  * addressing, else https://BUCKET.s3.REGION.amazonaws.com (virtual host).
  * UMBRAFS_S3_PART_SIZE: multipart part size in bytes (default 16 MiB, at
- * least 5 MiB); objects above one part are uploaded in parts.
+ * least 5 MiB); objects above one part are uploaded in parts, up to
+ * PARTS_IN_FLIGHT of them at once.
  *
  * Requests are signed with AWS Signature V4 here (libcurl 7.88's
  * CURLOPT_AWS_SIGV4 does not canonicalise query strings: radosgw rejects its
@@ -20,7 +21,10 @@
  * head of a name that is no object asks for one key under "name/".
  * mkdir and move check that the parent folder exists, as a file system
  * would; put does not (that would double its requests), so a put below a
- * missing folder succeeds on S3 where WebDAV says -ENOENT.
+ * missing folder succeeds on S3 where WebDAV says -ENOENT. Those checks
+ * (mkdir: a HEAD and a LIST each for the folder and its parent; rmdir: a
+ * LIST; remove: a HEAD) are what the _listed forms skip for a caller whose
+ * listing answers them: one request each then.
  * move copies (CopyObject) then deletes; a folder is moved key by key, which
  * is not atomic but fine for the small dir.c9r folders a vault renames.
  *
@@ -48,6 +52,7 @@
 #include <syslog.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +65,7 @@
 
 #define MIN_PART_SIZE ((uint64_t)5 << 20)
 #define DEFAULT_PART_SIZE ((uint64_t)16 << 20)
+#define PARTS_IN_FLIGHT 3 /* parts of one multipart upload sent at once */
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct s3 {
@@ -677,35 +683,94 @@ static int upload_query(struct http_buf *q, unsigned part, const char *upload_id
 	return add_query_param(q, "uploadId", upload_id);
 }
 
-/* Upload the parts and list them in *complete as a CompleteMultipartUpload body. */
+/* PUT part number part (bytes off..off+len of fd) of upload upload_id; its
+ * ETag goes to etag. */
+static int put_part(struct s3 *s, const char *key, const char *upload_id, int fd, unsigned part,
+		    uint64_t off, uint64_t len, char etag[REMOTE_ETAG_MAX])
+{
+	struct http_buf q = {0};
+	struct http_response resp = {0};
+	int rc = upload_query(&q, part, upload_id);
+	if (!rc)
+		rc = put_body(s, key, q.data, fd, off, len, NULL, &resp);
+	if (!rc)
+		rc = s3_errno(resp.status);
+	if (!rc && !resp.etag[0])
+		rc = -EIO;
+	if (!rc)
+		snprintf(etag, REMOTE_ETAG_MAX, "%s", resp.etag);
+	http_response_free(&resp);
+	free(q.data);
+	return rc;
+}
+
+/* The parts of one multipart upload, taken in turn by up to PARTS_IN_FLIGHT
+ * threads. Each streams its part from the file (pread), so memory stays
+ * bounded whatever the object's size. */
+struct part_job {
+	struct s3 *s;
+	const char *key, *upload_id;
+	int fd;
+	uint64_t size;
+	unsigned nparts;
+	char (*etags)[REMOTE_ETAG_MAX]; /* of part i + 1 */
+	pthread_mutex_t lock;
+	unsigned next; /* the next part to take, from 1 */
+	int rc;        /* the first failure: no more parts are taken then */
+};
+
+static void *part_worker(void *arg)
+{
+	struct part_job *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		unsigned part = !j->rc && j->next <= j->nparts ? j->next++ : 0;
+		pthread_mutex_unlock(&j->lock);
+		if (!part)
+			return NULL;
+		uint64_t off = (uint64_t)(part - 1) * j->s->part_size;
+		uint64_t len = j->size - off < j->s->part_size ? j->size - off : j->s->part_size;
+		int rc = put_part(j->s, j->key, j->upload_id, j->fd, part, off, len, j->etags[part - 1]);
+		pthread_mutex_lock(&j->lock);
+		if (rc && !j->rc)
+			j->rc = rc;
+		pthread_mutex_unlock(&j->lock);
+	}
+}
+
+/* Upload the parts, PARTS_IN_FLIGHT at a time (this thread is one of them;
+ * fewer when a thread cannot be started), and list them in *complete as a
+ * CompleteMultipartUpload body. */
 static int upload_parts(struct s3 *s, const char *key, const char *upload_id, int fd,
 			uint64_t size, struct http_buf *complete)
 {
-	int rc = http_buf_addstr(complete, "<CompleteMultipartUpload>");
-	unsigned part = 1;
-	for (uint64_t off = 0; !rc && off < size; off += s->part_size, part++) {
-		uint64_t len = size - off < s->part_size ? size - off : s->part_size;
-		struct http_buf q = {0};
-		struct http_response resp = {0};
-		rc = upload_query(&q, part, upload_id);
-		if (!rc)
-			rc = put_body(s, key, q.data, fd, off, len, NULL, &resp);
-		if (!rc)
-			rc = s3_errno(resp.status);
-		if (!rc && !resp.etag[0])
-			rc = -EIO;
+	struct part_job j = {.s = s, .key = key, .upload_id = upload_id, .fd = fd, .size = size,
+			     .nparts = (unsigned)((size + s->part_size - 1) / s->part_size), .next = 1};
+	pthread_t helpers[PARTS_IN_FLIGHT - 1];
+	unsigned started = 0;
+	j.etags = calloc(j.nparts, sizeof *j.etags);
+	if (!j.etags)
+		return -ENOMEM;
+	pthread_mutex_init(&j.lock, NULL);
+	while (started < PARTS_IN_FLIGHT - 1 && started + 1 < j.nparts &&
+	       pthread_create(&helpers[started], NULL, part_worker, &j) == 0)
+		started++;
+	part_worker(&j);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(helpers[i], NULL);
+	pthread_mutex_destroy(&j.lock);
+	int rc = j.rc ? j.rc : http_buf_addstr(complete, "<CompleteMultipartUpload>");
+	for (unsigned i = 0; !rc && i < j.nparts; i++) {
 		char num[16];
-		snprintf(num, sizeof num, "%u", part);
-		if (!rc && (http_buf_addstr(complete, "<Part><PartNumber>") ||
-			    http_buf_addstr(complete, num) || http_buf_addstr(complete, "</PartNumber><ETag>") ||
-			    http_buf_addstr(complete, resp.etag) ||
-			    http_buf_addstr(complete, "</ETag></Part>")))
+		snprintf(num, sizeof num, "%u", i + 1);
+		if (http_buf_addstr(complete, "<Part><PartNumber>") || http_buf_addstr(complete, num) ||
+		    http_buf_addstr(complete, "</PartNumber><ETag>") ||
+		    http_buf_addstr(complete, j.etags[i]) || http_buf_addstr(complete, "</ETag></Part>"))
 			rc = -ENOMEM;
-		http_response_free(&resp);
-		free(q.data);
 	}
 	if (!rc)
 		rc = http_buf_addstr(complete, "</CompleteMultipartUpload>");
+	free(j.etags);
 	return rc;
 }
 
@@ -857,22 +922,19 @@ static int parent_must_be_folder(struct remote *r, const char *path)
 	return rc;
 }
 
-static int s3_mkdir(struct remote *r, const char *path)
+/* PUT the folder marker of path with If-None-Match: *, so that a marker made
+ * meanwhile (by another client) is -EEXIST, not written over. It does not see
+ * an object at path or keys below path/ without a marker: the caller looked. */
+static int s3_mkdir_listed(struct remote *r, const char *path)
 {
 	struct s3 *s = s3_of(r);
 	struct remote_info info;
-	int rc = s3_head(r, path, &info);
-	if (rc != -ENOENT)
-		return rc ? rc : -EEXIST;
-	rc = parent_must_be_folder(r, path);
-	if (rc)
-		return rc;
 	char *marker = key_of(s, path, true);
 	if (!marker)
 		return -ENOMEM;
 	struct curl_slist *headers = NULL;
 	struct http_response resp = {0};
-	rc = append_header(&headers, "If-None-Match", "*");
+	int rc = append_header(&headers, "If-None-Match", "*");
 	if (!rc)
 		rc = put_body(s, marker, NULL, -1, 0, 0, headers, &resp);
 	if (!rc)
@@ -883,6 +945,26 @@ static int s3_mkdir(struct remote *r, const char *path)
 		rc = resp.maybe_applied && s3_head(r, path, &info) == 0 && info.is_dir ? 0 : -EEXIST;
 	http_response_free(&resp);
 	curl_slist_free_all(headers);
+	free(marker);
+	return rc;
+}
+
+static int s3_mkdir(struct remote *r, const char *path)
+{
+	struct remote_info info;
+	int rc = s3_head(r, path, &info);
+	if (rc != -ENOENT)
+		return rc ? rc : -EEXIST;
+	rc = parent_must_be_folder(r, path);
+	return rc ? rc : s3_mkdir_listed(r, path);
+}
+
+/* Delete the marker of path. Never more: keys below path/ that another
+ * client put there meanwhile stay (and keep the folder in existence). */
+static int s3_rmdir_listed(struct remote *r, const char *path)
+{
+	char *marker = key_of(s3_of(r), path, true);
+	int rc = marker ? delete_key(s3_of(r), marker) : -ENOMEM;
 	free(marker);
 	return rc;
 }
@@ -899,9 +981,19 @@ static int s3_rmdir(struct remote *r, const char *path)
 		rc = -ENOTEMPTY;
 	else if (!rc && !p.marker_seen)
 		rc = -ENOENT;
-	if (!rc)
-		rc = delete_key(s, marker);
 	free(marker);
+	return rc ? rc : s3_rmdir_listed(r, path);
+}
+
+/* DELETE the key of path, whatever version it holds (radosgw has no
+ * conditional DELETE, so etag is not checked), and never a folder: its
+ * marker and keys are other keys. A key already gone is success (S3's 204). */
+static int s3_remove_listed(struct remote *r, const char *path, const char *etag)
+{
+	(void)etag;
+	char *key = key_of(s3_of(r), path, false);
+	int rc = key ? delete_key(s3_of(r), key) : -ENOMEM;
+	free(key);
 	return rc;
 }
 
@@ -913,12 +1005,7 @@ static int s3_remove(struct remote *r, const char *path)
 		return rc;
 	if (info.is_dir)
 		return -EISDIR;
-	char *key = key_of(s3_of(r), path, false);
-	if (!key)
-		return -ENOMEM;
-	rc = delete_key(s3_of(r), key);
-	free(key);
-	return rc;
+	return s3_remove_listed(r, path, info.etag);
 }
 
 /* Server-side copy of one object. */
@@ -1070,6 +1157,9 @@ static const struct remote_ops s3_ops = {
 	.remove = s3_remove,
 	.move = s3_move,
 	.destroy = s3_destroy,
+	.mkdir_listed = s3_mkdir_listed,
+	.rmdir_listed = s3_rmdir_listed,
+	.remove_listed = s3_remove_listed,
 };
 
 /* ---- configuration ---- */

@@ -29,7 +29,9 @@ struct fake_remote {
 	bool no_etags;
 	bool move_changes_etags;
 	unsigned counts[FAKE_OPS];
+	unsigned in_flight[FAKE_OPS], max_in_flight[FAKE_OPS];
 	unsigned etag_seq;
+	struct remote_ops ops; /* fake_ops, less what fake_without_listed_ops drops */
 };
 
 static struct fake_remote *fake_of(struct remote *r)
@@ -97,14 +99,16 @@ static void info_of(const struct fake_remote *f, const struct fake_entry *e,
 	snprintf(info->etag, sizeof info->etag, "%s", f->no_etags ? "" : e->etag);
 }
 
-/* Count the request; its error when failing. Lock held. */
+/* Count the request, and it as in flight; its error when failing. Lock held. */
 static int begin(struct fake_remote *f, enum fake_op op)
 {
 	f->counts[op]++;
+	if (++f->in_flight[op] > f->max_in_flight[op])
+		f->max_in_flight[op] = f->in_flight[op];
 	return f->fail ? f->fail : f->fail_op[op];
 }
 
-/* Unlock, after the request's delay if it has one. */
+/* Unlock; the request is in flight until after its delay, if it has one. */
 static void end(struct fake_remote *f, enum fake_op op)
 {
 	unsigned ms = f->delay_ms[op];
@@ -112,6 +116,9 @@ static void end(struct fake_remote *f, enum fake_op op)
 	pthread_mutex_unlock(&f->lock);
 	if (ms)
 		usleep(ms * 1000);
+	pthread_mutex_lock(&f->lock);
+	f->in_flight[op]--;
+	pthread_mutex_unlock(&f->lock);
 }
 
 static int fake_head(struct remote *r, const char *path, struct remote_info *info)
@@ -313,6 +320,58 @@ static int fake_move(struct remote *r, const char *from, const char *to, bool ov
 	return rc;
 }
 
+/* As S3's: the marker made unless one is there, the parent not checked. */
+static int fake_mkdir_listed(struct remote *r, const char *path)
+{
+	struct fake_remote *f = fake_of(r);
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = begin(f, FAKE_MKDIR_LISTED);
+	if (!rc && find(f, path))
+		rc = -EEXIST;
+	if (!rc)
+		add(f, path, true);
+	end(f, FAKE_MKDIR_LISTED);
+	return rc;
+}
+
+/* As S3's: the folder entry goes, whatever is in it; a missing one is no error. */
+static int fake_rmdir_listed(struct remote *r, const char *path)
+{
+	struct fake_remote *f = fake_of(r);
+	struct fake_entry *e;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = begin(f, FAKE_RMDIR_LISTED);
+	e = rc ? NULL : find(f, path);
+	if (e && e->is_dir)
+		drop(f, e);
+	else if (e)
+		rc = -ENOTDIR;
+	end(f, FAKE_RMDIR_LISTED);
+	return rc;
+}
+
+/* As WebDAV's: a DELETE conditional on the ETag; anything else is -ESTALE. */
+static int fake_remove_listed(struct remote *r, const char *path, const char *etag)
+{
+	struct fake_remote *f = fake_of(r);
+	struct fake_entry *e;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = begin(f, FAKE_REMOVE_LISTED);
+	e = rc ? NULL : find(f, path);
+	if (!rc && (!e || e->is_dir || f->no_etags || !remote_etag_equal(e->etag, etag)))
+		rc = -ESTALE;
+	if (!rc)
+		drop(f, e);
+	end(f, FAKE_REMOVE_LISTED);
+	return rc;
+}
+
 static void fake_destroy(struct remote *r)
 {
 	(void)r; /* the test frees it with fake_free */
@@ -329,13 +388,17 @@ static const struct remote_ops fake_ops = {
 	.remove = fake_remove,
 	.move = fake_move,
 	.destroy = fake_destroy,
+	.mkdir_listed = fake_mkdir_listed,
+	.rmdir_listed = fake_rmdir_listed,
+	.remove_listed = fake_remove_listed,
 };
 
 struct fake_remote *fake_new(void)
 {
 	struct fake_remote *f = calloc(1, sizeof *f);
 
-	f->base.ops = &fake_ops;
+	f->ops = fake_ops;
+	f->base.ops = &f->ops;
 	f->base.location = strdup("fake://remote");
 	pthread_mutex_init(&f->lock, NULL);
 	return f;
@@ -383,6 +446,13 @@ void fake_without_etags(struct fake_remote *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
+void fake_without_listed_ops(struct fake_remote *f)
+{
+	f->ops.mkdir_listed = NULL;
+	f->ops.rmdir_listed = NULL;
+	f->ops.remove_listed = NULL;
+}
+
 void fake_move_changes_etags(struct fake_remote *f)
 {
 	pthread_mutex_lock(&f->lock);
@@ -406,10 +476,21 @@ unsigned fake_count(struct fake_remote *f, enum fake_op op)
 	return n;
 }
 
+unsigned fake_max_in_flight(struct fake_remote *f, enum fake_op op)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->max_in_flight[op];
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
 void fake_reset_counts(struct fake_remote *f)
 {
 	pthread_mutex_lock(&f->lock);
 	memset(f->counts, 0, sizeof f->counts);
+	memset(f->max_in_flight, 0, sizeof f->max_in_flight);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -430,6 +511,17 @@ void fake_mkdir(struct fake_remote *f, const char *path)
 	pthread_mutex_lock(&f->lock);
 	if (!find(f, path))
 		add(f, path, true);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_delete(struct fake_remote *f, const char *path)
+{
+	struct fake_entry *e;
+
+	pthread_mutex_lock(&f->lock);
+	e = find(f, path);
+	if (e)
+		drop(f, e);
 	pthread_mutex_unlock(&f->lock);
 }
 

@@ -1,7 +1,8 @@
 /* Unit tests of the cache (backends/cache.c) over the in-memory fake remote:
  * ranged fills, read-ahead, delayed and synchronous uploads, the upload queue
  * across a crash, conflicts, eviction, a full cache disk, the listing cache,
- * offline work, unlink and rename of changed objects. */
+ * offline work, unlink and rename of changed objects, the requests that
+ * fresh listings spare mkdir, rmdir and unlink, and the parallel flush. */
 #include "../backends/check.h"
 #include "backends/cache.h"
 #include "fake_remote.h"
@@ -121,10 +122,11 @@ static uint8_t *pattern(size_t len, unsigned seed)
 	return p;
 }
 
-static struct store *open_cache_with(struct fake_remote *f, uint64_t max_bytes, unsigned delay_ms)
+static struct store *open_cache_meta(struct fake_remote *f, uint64_t max_bytes, unsigned delay_ms,
+				     unsigned meta_timeout_ms)
 {
 	struct cache_options o = { .dir = cache_dir, .max_bytes = max_bytes,
-				   .upload_delay_ms = delay_ms, .meta_timeout_ms = META_TIMEOUT_MS };
+				   .upload_delay_ms = delay_ms, .meta_timeout_ms = meta_timeout_ms };
 	struct store *s = NULL;
 	char *err = NULL;
 
@@ -134,6 +136,17 @@ static struct store *open_cache_with(struct fake_remote *f, uint64_t max_bytes, 
 		exit(EXIT_FAILURE);
 	}
 	return s;
+}
+
+static struct store *open_cache_with(struct fake_remote *f, uint64_t max_bytes, unsigned delay_ms)
+{
+	return open_cache_meta(f, max_bytes, delay_ms, META_TIMEOUT_MS);
+}
+
+/* Uploads after a minute, listings fresh for a minute (however slow the machine). */
+static struct store *open_cache_lasting(struct fake_remote *f)
+{
+	return open_cache_meta(f, 0, 60000, 60000);
 }
 
 static struct store *open_cache(struct fake_remote *f)
@@ -1162,6 +1175,209 @@ static void test_truncate_fetches_nothing_cut(void)
 	free(data);
 }
 
+/* Requests of every kind so far. */
+static unsigned requests(struct fake_remote *f)
+{
+	unsigned n = 0;
+
+	for (int op = 0; op < FAKE_OPS; op++)
+		n += fake_count(f, (enum fake_op)op);
+	return n;
+}
+
+/* mkdir asks nothing its folder's fresh listing answers: a taken name is
+ * -EEXIST at once, a free one is made with mkdir_listed (no checks first). */
+static void test_mkdir_answered_by_listing(void)
+{
+	struct fake_remote *f = fake_new();
+	struct store_attr a;
+	struct store_obj *o;
+	struct store *s;
+
+	new_cache_dir("mkdir-listed");
+	fake_mkdir(f, "d");
+	fake_mkdir(f, "d/AB");
+	s = open_cache_lasting(f);
+	CHECK_EQ(store_getattr(s, "d/AB", &a), 0); /* lists d */
+	fake_reset_counts(f);
+	CHECK_EQ(store_mkdir(s, "d/AB"), -EEXIST);
+	CHECK_EQ(requests(f), 0);
+	CHECK_EQ(store_mkdir(s, "d/CD"), 0);
+	CHECK_EQ(store_mkdir(s, "d/CD/EF"), 0); /* made here: known empty */
+	CHECK_EQ(fake_count(f, FAKE_MKDIR_LISTED), 2);
+	CHECK_EQ(requests(f), 2);
+	CHECK(fake_has(f, "d/CD/EF"));
+	/* a name pending upload is taken too */
+	CHECK_EQ(store_open(s, "d/CD/file", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_close(o), 0);
+	CHECK_EQ(store_mkdir(s, "d/CD/file"), -EEXIST);
+	CHECK_EQ(requests(f), 2);
+	/* a folder not listed yet: one listing, then no checks */
+	fake_mkdir(f, "other");
+	CHECK_EQ(store_mkdir(s, "other/x"), 0);
+	CHECK_EQ(fake_count(f, FAKE_LIST), 1);
+	CHECK_EQ(fake_count(f, FAKE_MKDIR_LISTED), 3);
+	CHECK_EQ(store_mkdir(s, "missing/x"), -ENOENT);
+	CHECK_EQ(fake_count(f, FAKE_MKDIR) + fake_count(f, FAKE_MKDIR_LISTED), 3);
+	/* made by another client within the listing's time: the marker's
+	 * condition still refuses it */
+	fake_mkdir(f, "other/late");
+	CHECK_EQ(store_mkdir(s, "other/late"), -EEXIST);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(fake_has(f, "d/CD/file"));
+	store_destroy(s);
+	fake_free(f);
+
+	/* a remote without mkdir_listed (WebDAV): a fresh listing still answers
+	 * -EEXIST; otherwise it is asked as before, without listing first */
+	f = fake_new();
+	fake_without_listed_ops(f);
+	new_cache_dir("mkdir-plain");
+	fake_mkdir(f, "d");
+	fake_mkdir(f, "d/AB");
+	s = open_cache_lasting(f);
+	CHECK_EQ(store_getattr(s, "d/AB", &a), 0);
+	fake_reset_counts(f);
+	CHECK_EQ(store_mkdir(s, "d/AB"), -EEXIST);
+	CHECK_EQ(requests(f), 0);
+	CHECK_EQ(store_mkdir(s, "d/CD"), 0);
+	CHECK_EQ(store_mkdir(s, "d/AB/new"), 0); /* d/AB not listed: no listing first */
+	CHECK_EQ(fake_count(f, FAKE_MKDIR), 2);
+	CHECK_EQ(requests(f), 2);
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* rmdir: a folder whose fresh listing shows entries, or with an object
+ * pending upload in it, is -ENOTEMPTY without asking; one listed empty
+ * goes with rmdir_listed (no check first). */
+static void test_rmdir_answered_by_listing(void)
+{
+	struct fake_remote *f = fake_new();
+	struct store_obj *o;
+	struct store *s;
+	int entries = 0;
+
+	new_cache_dir("rmdir-listed");
+	fake_mkdir(f, "full");
+	fake_set(f, "full/x", "x", 1);
+	fake_mkdir(f, "empty");
+	fake_mkdir(f, "unlisted");
+	s = open_cache_lasting(f);
+	CHECK_EQ(store_list(s, "full", count_entry, &entries), 0);
+	CHECK_EQ(store_list(s, "empty", count_entry, &entries), 0);
+	fake_reset_counts(f);
+	CHECK_EQ(store_rmdir(s, "full"), -ENOTEMPTY);
+	CHECK_EQ(requests(f), 0);
+	CHECK_EQ(store_rmdir(s, "empty"), 0);
+	CHECK_EQ(fake_count(f, FAKE_RMDIR_LISTED), 1);
+	CHECK_EQ(requests(f), 1);
+	CHECK(!fake_has(f, "empty"));
+	/* emptied here: listed empty */
+	CHECK_EQ(store_unlink(s, "full/x"), 0);
+	CHECK_EQ(store_rmdir(s, "full"), 0);
+	CHECK_EQ(fake_count(f, FAKE_RMDIR_LISTED), 2);
+	/* not listed: asked with the checks */
+	CHECK_EQ(store_rmdir(s, "unlisted"), 0);
+	CHECK_EQ(fake_count(f, FAKE_RMDIR), 1);
+	/* an object made here and not uploaded yet is in the folder */
+	CHECK_EQ(store_mkdir(s, "new"), 0);
+	CHECK_EQ(store_open(s, "new/pending", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+	CHECK_EQ(store_close(o), 0);
+	fake_reset_counts(f);
+	CHECK_EQ(store_rmdir(s, "new"), -ENOTEMPTY);
+	CHECK_EQ(requests(f), 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(fake_has(f, "new/pending"));
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* unlink of an object its folder's fresh listing shows: remove_listed with
+ * the listed ETag, one request; when that is refused (the object changed, or
+ * is a folder now) remove checks, and a folder is never removed. */
+static void test_unlink_answered_by_listing(void)
+{
+	struct fake_remote *f = fake_new();
+	struct store_attr a;
+	struct store *s;
+
+	new_cache_dir("unlink-listed");
+	fake_mkdir(f, "dir");
+	fake_set(f, "dir/a", "a", 1);
+	fake_set(f, "dir/b", "b", 1);
+	fake_set(f, "dir/c", "c", 1);
+	fake_set(f, "dir/d", "d", 1);
+	s = open_cache_lasting(f);
+	read_whole(s, "dir/a", (const uint8_t *)"a", 1); /* cached */
+	fake_reset_counts(f);
+	CHECK_EQ(store_unlink(s, "dir/a"), 0);
+	CHECK_EQ(store_unlink(s, "dir/b"), 0); /* not cached */
+	CHECK_EQ(fake_count(f, FAKE_REMOVE_LISTED), 2);
+	CHECK_EQ(requests(f), 2);
+	CHECK(!fake_has(f, "dir/a") && !fake_has(f, "dir/b"));
+	CHECK_EQ(store_getattr(s, "dir/a", &a), -ENOENT);
+	/* replaced by a folder behind the cache's back: refused, then checked */
+	fake_delete(f, "dir/c");
+	fake_mkdir(f, "dir/c");
+	fake_set(f, "dir/c/inside", "i", 1);
+	fake_reset_counts(f);
+	CHECK_EQ(store_unlink(s, "dir/c"), -EISDIR);
+	CHECK_EQ(fake_count(f, FAKE_REMOVE_LISTED), 1);
+	CHECK_EQ(fake_count(f, FAKE_REMOVE), 1);
+	CHECK(fake_has(f, "dir/c/inside"));
+	/* changed behind the cache's back: refused, then removed as before
+	 * (unlink was never conditional) */
+	fake_set(f, "dir/d", "newer", 5);
+	fake_reset_counts(f);
+	CHECK_EQ(store_unlink(s, "dir/d"), 0);
+	CHECK_EQ(fake_count(f, FAKE_REMOVE_LISTED), 1);
+	CHECK_EQ(fake_count(f, FAKE_REMOVE), 1);
+	CHECK(!fake_has(f, "dir/d"));
+	CHECK_EQ(store_cache_flush(s), 0);
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* A flush (the unmount's) uploads several objects at once, and each whole. */
+static void test_flush_uploads_in_parallel(void)
+{
+	struct fake_remote *f = fake_new();
+	struct store_obj *o;
+	struct store *s;
+	char name[32];
+
+	new_cache_dir("flush-parallel");
+	s = open_cache_lasting(f); /* not due for a minute: only the flush uploads */
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		CHECK_EQ(store_open(s, name, STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+		CHECK_EQ(store_pwrite(o, name, strlen(name), 0), (long)strlen(name));
+		CHECK_EQ(store_close(o), 0);
+	}
+	fake_delay(f, FAKE_PUT, 100);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK_EQ(fake_count(f, FAKE_PUT), 8);
+	CHECK(fake_max_in_flight(f, FAKE_PUT) > 1);
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		CHECK(wait_for_object(f, name, name, strlen(name)));
+	}
+	CHECK(wait_until_clean(s));
+	/* one refused: the others go up, the flush says so, it stays queued */
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof name, "g%d", i);
+		CHECK_EQ(store_open(s, name, STORE_O_CREATE | STORE_O_EXCL, &o), 0);
+		CHECK_EQ(store_pwrite(o, name, strlen(name), 0), (long)strlen(name));
+		CHECK_EQ(store_close(o), 0);
+	}
+	fake_set(f, "g2", "theirs", 6); /* made meanwhile: g2 cannot be put "new" */
+	CHECK_EQ(store_cache_flush(s), -EIO);
+	CHECK(fake_has(f, "g0") && fake_has(f, "g1") && fake_has(f, "g3"));
+	store_destroy(s);
+	fake_free(f);
+}
+
 int main(void)
 {
 	char *tmp = make_temp_folder();
@@ -1192,6 +1408,10 @@ int main(void)
 	test_etag_after_a_move();
 	test_server_error_is_not_offline();
 	test_truncate_fetches_nothing_cut();
+	test_mkdir_answered_by_listing();
+	test_rmdir_answered_by_listing();
+	test_unlink_answered_by_listing();
+	test_flush_uploads_in_parallel();
 	remove_temp_folder(tmp);
 	free(root);
 	return check_summary();
