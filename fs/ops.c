@@ -1240,6 +1240,7 @@ struct dir_item {
 struct dir_listing {
 	struct dir_item *items;
 	size_t count, cap;
+	struct dir_listing *prev, *next; /* in fs->open_dirs once opened */
 };
 
 /* Make room for one more item; the new item is zeroed. */
@@ -1356,6 +1357,8 @@ static int list_dir(struct fs *fs, struct node *dir, struct dir_listing **out)
 	size_t i, kept = 2;
 	int rc = l ? add_dot(l, ".") : -ENOMEM;
 
+	if (!l)
+		return rc;
 	if (!rc)
 		rc = add_dot(l, "..");
 	if (!rc)
@@ -1384,6 +1387,28 @@ static int list_dir(struct fs *fs, struct node *dir, struct dir_listing **out)
 	return 0;
 }
 
+static void open_dirs_add(struct fs *fs, struct dir_listing *l)
+{
+	pthread_mutex_lock(&fs->open_dirs_lock);
+	l->next = fs->open_dirs;
+	if (l->next)
+		l->next->prev = l;
+	fs->open_dirs = l;
+	pthread_mutex_unlock(&fs->open_dirs_lock);
+}
+
+static void open_dirs_remove(struct fs *fs, struct dir_listing *l)
+{
+	pthread_mutex_lock(&fs->open_dirs_lock);
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		fs->open_dirs = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	pthread_mutex_unlock(&fs->open_dirs_lock);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir_listing *l;
@@ -1394,6 +1419,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		reply_err(req, -rc);
 		return;
 	}
+	open_dirs_add(fs_of(req), l);
 	fi->fh = (uintptr_t)l;
 	fuse_reply_open(req, fi);
 }
@@ -1493,8 +1519,11 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct dir_listing *l = (struct dir_listing *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	listing_free((struct dir_listing *)(uintptr_t)fi->fh);
+	open_dirs_remove(fs_of(req), l);
+	listing_free(l);
 	reply_err(req, 0);
 }
 
@@ -1573,6 +1602,7 @@ int fs_init(struct fs *fs, struct vault *v)
 	 * the vault, another mount) show within this many seconds */
 	fs->timeout = 10.0;
 	fs->chown_new = geteuid() == 0;
+	pthread_mutex_init(&fs->open_dirs_lock, NULL);
 	fs->nodes = root ? node_table_new(root) : NULL;
 	free(root);
 	if (store_is_cache(v->store)) /* a version the server no longer has stays as a copy */
@@ -1582,6 +1612,13 @@ int fs_init(struct fs *fs, struct vault *v)
 
 void fs_destroy(struct fs *fs)
 {
+	while (fs->open_dirs) {
+		struct dir_listing *l = fs->open_dirs;
+
+		open_dirs_remove(fs, l);
+		listing_free(l);
+	}
+	pthread_mutex_destroy(&fs->open_dirs_lock);
 	node_table_free(fs->nodes);
 	fs->nodes = NULL;
 }

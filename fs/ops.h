@@ -3,10 +3,13 @@
 #define OPS_H
 
 #include <fuse_lowlevel.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "fs/inode.h"
 #include "fs/vault.h"
+
+struct dir_listing; /* an open directory handle (ops.c) */
 
 struct fs {
 	struct vault *vault;
@@ -15,6 +18,10 @@ struct fs {
 	bool chown_new; /* running as root: new nodes belong to the caller */
 	atomic_uint_fast64_t requests; /* handler calls so far: activity for -o idle= */
 	atomic_int_fast64_t full_logged_at; /* when a full store was last logged */
+	/* directory handles not released yet: fs_destroy frees what is left,
+	 * as the kernel may drop a RELEASEDIR queued when it unmounts */
+	pthread_mutex_t open_dirs_lock;
+	struct dir_listing *open_dirs;
 };
 
 /* Set up fs for vault v; -errno on failure. */

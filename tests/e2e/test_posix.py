@@ -305,6 +305,25 @@ def test_stop_signal_unmounts_and_exits_0(mounted, sig, mount_factory, tmp_path)
     assert (m.mnt / "f").read_bytes() == b"written just before the stop"
 
 
+def test_forced_unmount_with_an_open_directory(mounted):
+    """umount -f aborts the connection: the kernel then never sends the
+    RELEASEDIR of a directory still open, and the daemon must still exit
+    without leaking its handle (LeakSanitizer in the ASan build) or hanging."""
+    if not isinstance(mounted, Mount):
+        pytest.skip("umbrafs only")
+    (mounted.mnt / "d").mkdir()
+    fd = os.open(mounted.mnt / "d", os.O_RDONLY | os.O_DIRECTORY)
+    proc, mounted.proc = mounted.proc, None
+    try:
+        subprocess.run(["umount", "-f", mounted.mnt], capture_output=True)
+        proc.wait(timeout=30)
+    finally:
+        os.close(fd)
+        subprocess.run(["fusermount3", "-u", "-z", mounted.mnt], capture_output=True)
+    log = mounted.log_text()
+    assert "LeakSanitizer" not in log and "AddressSanitizer" not in log, log
+
+
 def test_fsync_and_fdatasync(mounted):
     p = mounted.mnt / "f"
     fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
