@@ -29,8 +29,6 @@
 #define LONG_NAME_MAX 4096
 #define IO_BLOCK_SIZE CRY_CHUNK_PLAIN
 
-/* Every handler finds its file system here, which makes it the place to
- * count activity for the idle unmount. */
 #define FULL_LOG_SECONDS 30
 
 /* A full store disk (or cache folder) is logged, at most once every
@@ -49,6 +47,8 @@ static void log_store_full(struct fs *fs, int err)
 		store_is_cache(s) ? "cache folder of " : "", s->location, strerror(err));
 }
 
+/* Reply an error that may come from the store (constant answers use
+ * fuse_reply_err). */
 static void reply_err(fuse_req_t req, int err)
 {
 	if (err == ENOSPC || err == EDQUOT)
@@ -56,6 +56,8 @@ static void reply_err(fuse_req_t req, int err)
 	fuse_reply_err(req, err);
 }
 
+/* Every handler finds its file system here, which makes it the place to
+ * count activity for the idle unmount. */
 static struct fs *fs_of(fuse_req_t req)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -503,7 +505,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	if (n->kind != NODE_FILE) {
-		reply_err(req, n->kind == NODE_DIR ? EISDIR : ELOOP);
+		fuse_reply_err(req, n->kind == NODE_DIR ? EISDIR : ELOOP);
 		return;
 	}
 	rc = node_open(fs, n, fi->flags, &keep_cache);
@@ -522,7 +524,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	(void)ino;
 	node_close(fs_of(req), (struct node *)(uintptr_t)fi->fh);
-	reply_err(req, 0);
+	fuse_reply_err(req, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -534,7 +536,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	if (!buf) {
-		reply_err(req, ENOMEM);
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	pthread_rwlock_rdlock(&n->lock);
@@ -820,11 +822,31 @@ static int remove_content_dir(struct fs *fs, const char *content_dir)
 	return rc;
 }
 
+/* The entry of a new directory: its folder, dir.c9r naming id, and the mode
+ * and owner on its content folder; nothing is left when a step fails. */
+static int make_dir_entry(struct fs *fs, fuse_req_t req, struct node *parent,
+			  const struct entry *e, const char *id, const char *content, mode_t mode)
+{
+	char *dir_file;
+	int rc = make_entry_folder(fs, e);
+
+	if (rc)
+		return rc;
+	dir_file = vault_join(e->path, VAULT_DIR_FILE);
+	rc = dir_file ? store_write_all(fs->vault->store, dir_file, id, strlen(id)) : -ENOMEM;
+	free(dir_file);
+	if (!rc)
+		rc = set_new_attrs(fs, req, parent, content, mode, NODE_DIR);
+	if (rc)
+		remove_entry(fs, e);
+	return rc;
+}
+
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode)
 {
 	struct fs *fs = fs_of(req);
 	struct node *parent = node_of(req, parent_ino);
-	char id[VAULT_DIR_ID_LEN + 1], *content = NULL, *dir_file = NULL;
+	char id[VAULT_DIR_ID_LEN + 1], *content = NULL;
 	struct entry e;
 	int rc = entry_new(fs, parent, name, &e);
 
@@ -837,26 +859,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 	/* content folder first: an entry never points at a missing folder */
 	if (!rc)
 		rc = vault_make_content_dir(fs->vault, id, &content);
-	if (!rc) {
-		rc = make_entry_folder(fs, &e);
-		if (!rc) {
-			dir_file = vault_join(e.path, VAULT_DIR_FILE);
-			rc = dir_file ? store_write_all(fs->vault->store, dir_file, id, strlen(id))
-				      : -ENOMEM;
-			if (!rc)
-				rc = set_new_attrs(fs, req, parent, content, mode, NODE_DIR);
-			if (rc) /* a full disk: leave no half-made directory */
-				remove_entry(fs, &e);
-		}
-		if (rc)
-			remove_content_dir(fs, content);
-	}
+	if (!rc && (rc = make_dir_entry(fs, req, parent, &e, id, content, mode)) != 0)
+		remove_content_dir(fs, content); /* a full disk: no half-made directory */
 	if (rc)
 		reply_err(req, -rc);
 	else
 		reply_new_entry(req, fs, parent, &e);
 	free(content);
-	free(dir_file);
 	entry_free(&e);
 }
 
@@ -1012,7 +1021,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 
 	(void)rdev;
 	if (!S_ISREG(mode)) { /* the format has no devices, FIFOs or sockets */
-		reply_err(req, EPERM);
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	rc = entry_new(fs, parent, name, &e);
@@ -1210,7 +1219,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	int rc;
 
 	if (flags & ~(unsigned)RENAME_NOREPLACE) { /* RENAME_EXCHANGE, RENAME_WHITEOUT */
-		reply_err(req, EINVAL);
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
 	node_table_lock(fs->nodes);
@@ -1224,7 +1233,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	(void)ino;
 	(void)newparent;
 	(void)newname;
-	reply_err(req, EPERM); /* the format has no hard links */
+	fuse_reply_err(req, EPERM); /* the format has no hard links */
 }
 
 /* ---- directories ------------------------------------------------------------ */
@@ -1355,10 +1364,11 @@ static int list_dir(struct fs *fs, struct node *dir, struct dir_listing **out)
 {
 	struct dir_listing *l = calloc(1, sizeof(*l));
 	size_t i, kept = 2;
-	int rc = l ? add_dot(l, ".") : -ENOMEM;
+	int rc;
 
 	if (!l)
-		return rc;
+		return -ENOMEM;
+	rc = add_dot(l, ".");
 	if (!rc)
 		rc = add_dot(l, "..");
 	if (!rc)
@@ -1437,7 +1447,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	if (!buf) {
-		reply_err(req, ENOMEM);
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	for (i = (size_t)off; i < l->count; i++) {
@@ -1481,7 +1491,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	size_t used = 0, i;
 
 	if (!buf) {
-		reply_err(req, ENOMEM);
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	for (i = (size_t)off; i < l->count; i++) {
@@ -1524,7 +1534,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	(void)ino;
 	open_dirs_remove(fs_of(req), l);
 	listing_free(l);
-	reply_err(req, 0);
+	fuse_reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -1532,7 +1542,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	(void)ino;
 	(void)datasync;
 	(void)fi;
-	reply_err(req, 0); /* directory changes are made durable by the store as they happen */
+	fuse_reply_err(req, 0); /* directory changes are made durable by the store as they happen */
 }
 
 /* ---- the file system as a whole --------------------------------------------- */
@@ -1558,25 +1568,25 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 			size_t size, int flags)
 {
 	(void)ino, (void)name, (void)value, (void)size, (void)flags;
-	reply_err(req, ENOSYS);
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	(void)ino, (void)name, (void)size;
-	reply_err(req, ENOSYS);
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	(void)ino, (void)size;
-	reply_err(req, ENOSYS);
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)ino, (void)name;
-	reply_err(req, ENOSYS);
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
