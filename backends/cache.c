@@ -2357,7 +2357,6 @@ static bool known_copy(const struct object *o)
 	return o->complete && o->etag[0] && !o->base_absent && !o->stale;
 }
 
-/* Open with STORE_O_CREATE: 0 made (or in use), 1 exists: open it as it is. */
 /* Cut an incomplete copy of a version to size before its first change,
  * fetching only what stays; it is complete then (o->lock held). A crash
  * before the change is queued leaves a state record of the whole version,
@@ -2394,6 +2393,7 @@ static int object_truncate(struct cache *c, struct object *o, uint64_t size)
 	return rc ? read_error(rc) : 0;
 }
 
+/* Open with STORE_O_CREATE: 0 made (or in use), 1 exists: open it as it is. */
 static int open_new(struct cache *c, struct object *o, const char *path, unsigned flags)
 {
 	struct remote_info info;
@@ -2863,7 +2863,6 @@ static int check_private(const char *dir, char **err)
 	return 0;
 }
 
-/* The cache folder: as given, or named by the store's URL; or a fresh one. */
 /* The folder mounts of c's remote use: --cache-dir, or one per store URL
  * under the default base. malloc'd into *out. */
 static int shared_folder(const struct cache *c, char **out, char **err)
@@ -2903,6 +2902,7 @@ static int temporary_folder(const struct cache *c, char **out, char **err)
 	return rc;
 }
 
+/* The cache folder: as given, or named by the store's URL; or a fresh one. */
 static int choose_folder(struct cache *c, char **err)
 {
 	int rc = c->opt.temporary ? temporary_folder(c, &c->dir, err) : shared_folder(c, &c->dir, err);
