@@ -836,9 +836,12 @@ static void test_listing_fetch_keeps_a_local_change(void)
 	CHECK_EQ(store_pwrite(o, "data", 4, 0), 4);
 	sleep_ms(META_TIMEOUT_MS + 50); /* the listing is stale: the next use fetches it */
 	fake_delay(f, FAKE_LIST, 200);  /* listed before the upload, answered after it */
+	fake_reset_counts(f);
 	dl.s = s;
 	pthread_create(&t, NULL, list_dir, &dl);
-	sleep_ms(50);
+	for (int i = 0; i < 400 && fake_count(f, FAKE_LIST) == 0; i++)
+		sleep_ms(5); /* the fake has taken its answer: it cannot hold dir/new */
+	CHECK_EQ(fake_count(f, FAKE_LIST), 1);
 	CHECK_EQ(store_fsync(o, false), 0);
 	CHECK_EQ(store_close(o), 0);
 	pthread_join(t, NULL);
@@ -874,7 +877,7 @@ static void test_listing_shows_an_object_being_uploaded(void)
 
 	new_cache_dir("listing-upload");
 	fake_mkdir(f, "dir");
-	s = open_cache_with(f, 0, 60000); /* uploads when flushed */
+	s = open_cache_lasting(f); /* uploads when flushed; the listing stays fresh */
 	dl.s = s;
 	CHECK_EQ(store_open(s, "dir/new", STORE_O_CREATE | STORE_O_EXCL, &o), 0);
 	CHECK_EQ(store_pwrite(o, "data", 4, 0), 4);
@@ -884,7 +887,9 @@ static void test_listing_shows_an_object_being_uploaded(void)
 	for (int i = 0; i < 200 && !fake_has(f, "dir/new"); i++)
 		sleep_ms(5);
 	sleep_ms(50); /* the upload is done on the server, its records not yet */
+	fake_reset_counts(f);
 	list_dir(&dl);
+	CHECK_EQ(fake_count(f, FAKE_LIST), 0); /* answered by the cache, not the server */
 	pthread_join(t, NULL);
 	slow_down_sync_of(cache_dir, "queue", 0);
 	CHECK_EQ(dl.rc, 0);
@@ -1374,6 +1379,8 @@ static void test_flush_uploads_in_parallel(void)
 	fake_set(f, "g2", "theirs", 6); /* made meanwhile: g2 cannot be put "new" */
 	CHECK_EQ(store_cache_flush(s), -EIO);
 	CHECK(fake_has(f, "g0") && fake_has(f, "g1") && fake_has(f, "g3"));
+	CHECK(wait_for_object(f, "g2", "theirs", 6)); /* not overwritten */
+	CHECK_EQ(files_in("queue"), 1);                 /* ours still queued */
 	store_destroy(s);
 	fake_free(f);
 }

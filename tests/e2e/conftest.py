@@ -129,6 +129,12 @@ def pytest_configure(config):
     unknown = set(SELECTED_STORES) - set(ALL_STORES)
     if unknown:
         raise pytest.UsageError(f"UMBRAFS_E2E_STORES: unknown stores {sorted(unknown)}")
+    for var, what in (("UMBRAFS", "fs/umbrafs"), ("UMBRAFS_WALK", "tests/tools/umbrafs-walk")):
+        path = os.environ.get(var)
+        if not path or not os.access(path, os.X_OK):
+            raise pytest.UsageError(
+                f"{var} must name the built {what} executable (got {path!r}); "
+                f"run `meson test -C BUILD e2e`, or set {var}=BUILD/{what}")
     for var in remote_servers.SCRUBBED_ENV:
         os.environ.pop(var, None)  # the remote servers' own variables are set when they start
     signal.signal(signal.SIGTERM, stop_on_sigterm)
@@ -138,12 +144,6 @@ def stop_on_sigterm(signum, frame):
     """meson's timeout sends SIGTERM: end as on ^C, so that the session's
     fixtures unmount and stop the servers."""
     raise KeyboardInterrupt(f"signal {signum}")
-    for var, what in (("UMBRAFS", "fs/umbrafs"), ("UMBRAFS_WALK", "tests/tools/umbrafs-walk")):
-        path = os.environ.get(var)
-        if not path or not os.access(path, os.X_OK):
-            raise pytest.UsageError(
-                f"{var} must name the built {what} executable (got {path!r}); "
-                f"run `meson test -C BUILD e2e`, or set {var}=BUILD/{what}")
 
 
 def require_fuse():
@@ -363,8 +363,12 @@ class Mount:
             proc.kill()
             proc.wait()
             pytest.fail(f"umbrafs did not exit after unmount:\n{self.log_text()}")
+        assert rc == 0, f"umbrafs exited {rc} after unmount:\n{self.log_text()}"
+        self.check_log()
+
+    def check_log(self):
+        """No sanitizer report in the log, nor an error unless expected."""
         log = self.log_text()
-        assert rc == 0, f"umbrafs exited {rc} after unmount:\n{log}"
         for mark in SANITIZER_MARKS + (() if self.expect_errors else ERROR_MARKS):
             assert mark not in log, f"'{mark}' in the umbrafs log:\n{log}"
 

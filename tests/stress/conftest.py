@@ -17,6 +17,7 @@ from stresslib import e2e  # noqa: E402
 # the e2e hooks (UMBRAFS / UMBRAFS_WALK checks, one test per store) and fixtures
 pytest_configure = e2e.pytest_configure
 pytest_generate_tests = e2e.pytest_generate_tests
+pytest_collection_modifyitems = e2e.pytest_collection_modifyitems
 server_pool = e2e.server_pool
 store_kind = e2e.store_kind
 new_store = e2e.new_store
