@@ -185,8 +185,6 @@ struct object {
 	bool complete;         /* every byte present locally */
 	bool stale;            /* the remote changed while this version was read: fetches
 				* and changes fail until object_reset */
-	bool moved;            /* moved by us: the remote holds this version, but the move may
-				* have given it another ETag (S3 copies); learnt before use */
 	bool entry_synced;     /* the local copy's folder entry is durable */
 	uint8_t *present;      /* per block, while not complete */
 	uint64_t nblocks;
@@ -209,7 +207,8 @@ struct listing {
 	struct map names;      /* name -> struct remote_info */
 	uint64_t fetched_ms;   /* monotonic; 0: stale */
 	int error;             /* -ENOENT/-ENOTDIR: the folder is not there */
-	uint64_t changes;      /* local changes noted; a fetch they overlap is stale at once */
+	uint64_t changes;      /* local changes that a fetch they overlap may miss, and that
+				* its replay of noted (below) cannot make: it is stale at once */
 	bool valid;            /* was fetched once (names/error mean something) */
 	bool fetching;
 	/* name -> struct noted_change: what listing_note said while a fetch ran,
@@ -439,9 +438,13 @@ static int remote_noted(struct cache *c, int rc)
 
 /* ---- records: state/ and queue/ ---- */
 
-/* state: "1 SIZE MTIME COMPLETE ABSENT MOVED\tETAG\tPATH"; queue: "1 ABSENT
- * MOVED\tETAG\tPATH" (MOVED may be missing: records of an older version).
- * An unlinked object has no records: it is never uploaded or reused. */
+/* state: "1 SIZE MTIME COMPLETE ABSENT\tETAG\tPATH"; queue: "1
+ * ABSENT\tETAG\tPATH". Records of an older version may have one more number
+ * (MOVED: the ETag was the one from before a rename), which is ignored: that
+ * ETag is then the base, and a server that gave the moved object another
+ * one is taken to hold another version (a refetch, or a conflict copy of a
+ * change; never an overwrite). An unlinked object has no records: it is
+ * never uploaded or reused. */
 static int record_write(struct store *folder, const char *path, const char *text, size_t len)
 {
 	char name[65];
@@ -463,9 +466,9 @@ static int record_remove(struct store *folder, const char *path)
 static int state_write(struct cache *c, const struct object *o)
 {
 	char text[RECORD_MAX];
-	int n = snprintf(text, sizeof text, "1 %llu %lld %d %d %d\t%s\t%s\n",
+	int n = snprintf(text, sizeof text, "1 %llu %lld %d %d\t%s\t%s\n",
 			 (unsigned long long)o->size, (long long)o->mtime.tv_sec, o->complete,
-			 o->base_absent, o->moved, o->etag, o->path);
+			 o->base_absent, o->etag, o->path);
 
 	if (o->unlinked)
 		return 0;
@@ -478,8 +481,7 @@ static int state_write(struct cache *c, const struct object *o)
 static int queue_write(struct cache *c, const struct object *o)
 {
 	char text[RECORD_MAX];
-	int n = snprintf(text, sizeof text, "1 %d %d\t%s\t%s\n", o->base_absent, o->moved, o->etag,
-			 o->path);
+	int n = snprintf(text, sizeof text, "1 %d\t%s\t%s\n", o->base_absent, o->etag, o->path);
 
 	if (o->unlinked)
 		return 0;
@@ -668,7 +670,6 @@ static int object_reset(struct cache *c, struct object *o, const struct remote_i
 	snprintf(o->etag, sizeof o->etag, "%s", info->etag);
 	o->base_absent = false;
 	o->stale = false;
-	o->moved = false;
 	o->size = info->size;
 	o->mtime = info->mtime;
 	o->complete = false;
@@ -676,28 +677,11 @@ static int object_reset(struct cache *c, struct object *o, const struct remote_i
 	return rc ? rc : object_forget_bytes(c, o);
 }
 
-/* A moved object's ETag as the remote gives it now: info describes the
- * object at its new path, from a listing fetched or a GET made after the
- * move (o->lock held). Another size is somebody else's version: kept moved,
- * the ETags then disagree where they are compared. */
-static void object_learn_moved_etag(struct cache *c, struct object *o,
-				    const struct remote_info *info)
-{
-	if (!o->moved || !info->etag[0] || info->size != o->size)
-		return;
-	snprintf(o->etag, sizeof o->etag, "%s", info->etag);
-	o->moved = false;
-	state_write(c, o);
-}
-
 /* Does the local copy hold the remote version info? (o->lock held) */
-static bool object_matches(struct cache *c, struct object *o, const struct remote_info *info)
+static bool object_matches(const struct object *o, const struct remote_info *info)
 {
-	object_learn_moved_etag(c, o, info);
 	if (o->base_absent || o->stale || o->size != info->size)
 		return false;
-	if (o->moved)
-		return true; /* ours; the listing has no ETag for it yet (rename_listings) */
 	if (o->etag[0] || info->etag[0])
 		return remote_etag_equal(o->etag, info->etag);
 	return o->mtime.tv_sec == info->mtime.tv_sec;
@@ -833,7 +817,8 @@ static void listing_replay_noted(struct listing *l)
 	map_clear(&l->noted, free);
 }
 
-/* Remember a change of name for the fetch of l under way (table lock held). */
+/* Remember a change of name for the fetch of l under way (table lock held);
+ * one that cannot be remembered makes that fetch stale. */
 static void listing_note_during_fetch(struct listing *l, const char *name,
 				      const struct remote_info *info)
 {
@@ -847,7 +832,7 @@ static void listing_note_during_fetch(struct listing *l, const char *name,
 	free(map_remove(&l->noted, name));
 	if (!ch || map_put(&l->noted, name, ch) < 0) {
 		free(ch);
-		l->fetched_ms = 0;
+		l->changes++;
 	}
 }
 
@@ -886,8 +871,10 @@ static int listing_ready(struct cache *c, const char *dir, struct listing **out)
 		l->error = rc;
 		l->valid = true;
 		/* A local change while the request ran may be missing from its
-		 * answer: it is made to it, and the next use asks again. */
-		l->fetched_ms = l->changes == changes ? now_ms() : 0;
+		 * answer: noted ones are made to it (an answer that the folder
+		 * is missing cannot take them), others have the next use ask
+		 * again. */
+		l->fetched_ms = l->changes == changes && (!rc || !l->noted.count) ? now_ms() : 0;
 		listing_replay_noted(l);
 		*out = l;
 		return 0;
@@ -908,8 +895,6 @@ static void listing_note(struct cache *c, const char *path, const struct remote_
 	char *dir = parent_of(path);
 	struct listing *l = dir ? map_get(&c->listings, dir) : NULL;
 
-	if (l)
-		l->changes++;
 	if (l && l->fetching)
 		listing_note_during_fetch(l, name_of(path), info);
 	if (l && l->error) {
@@ -1159,11 +1144,8 @@ static void object_changed_remotely(struct cache *c, struct object *o)
 }
 
 /* Does info (of a GET) describe another version than o's? (o->lock held) */
-static bool fetched_other_version(struct cache *c, struct object *o, const struct remote_info *info)
+static bool fetched_other_version(const struct object *o, const struct remote_info *info)
 {
-	object_learn_moved_etag(c, o, info);
-	if (o->moved && info->etag[0])
-		return true; /* another size than ours */
 	return info->etag[0] && o->etag[0] && !remote_etag_equal(info->etag, o->etag);
 }
 
@@ -1189,7 +1171,7 @@ static int fetch_range(struct cache *c, struct object *o, uint64_t off, uint64_t
 	}
 	rc = ASK_REMOTE(c, c->remote->ops->get(c->remote, o->path, off, len, fd, &got, &info));
 	close(fd);
-	if (!rc && (got != len || fetched_other_version(c, o, &info))) {
+	if (!rc && (got != len || fetched_other_version(o, &info))) {
 		object_changed_remotely(c, o);
 		return -EIO;
 	}
@@ -1374,7 +1356,6 @@ static void object_uploaded(struct cache *c, struct object *o, const struct remo
 {
 	snprintf(o->etag, sizeof o->etag, "%s", info->etag);
 	o->base_absent = false;
-	o->moved = false;
 	o->mtime = info->mtime;
 	/* Before the new state: a crash in between leaves an old state, which
 	 * costs a fetch; a queue record left would upload again against the
@@ -1414,24 +1395,13 @@ static int put_local_copy(struct cache *c, struct object *o, const char *path, c
 }
 
 /* The condition of o's upload (o->lock held): "must not exist" for an
- * object made here, else its base ETag (a moved object's asked for first).
- * A version whose base is unknown is never uploaded over whatever is
- * there: -ESTALE, as for a changed one. */
-static int upload_condition(struct cache *c, struct object *o, const char **cond)
+ * object made here, else its base ETag. A version whose base is unknown is
+ * never uploaded over whatever is there: -ESTALE, as for a changed one. */
+static int upload_condition(const struct object *o, const char **cond)
 {
-	struct remote_info info;
-	int rc;
-
 	*cond = "";
 	if (o->base_absent)
 		return 0;
-	if (o->moved) {
-		rc = ASK_REMOTE(c, c->remote->ops->head(c->remote, o->path, &info));
-		if (rc)
-			return rc == -ENOENT ? -ESTALE : rc;
-		snprintf(o->etag, sizeof o->etag, "%s", info.etag);
-		o->moved = false;
-	}
 	*cond = o->etag;
 	if (!o->etag[0])
 		store_log(LOG_WARNING, "%s: the server gives no ETag, so it cannot be replaced "
@@ -1444,7 +1414,7 @@ static int upload_locked(struct cache *c, struct object *o)
 {
 	struct remote_info info;
 	const char *cond;
-	int rc = upload_condition(c, o, &cond);
+	int rc = upload_condition(o, &cond);
 
 	if (!rc)
 		rc = put_local_copy(c, o, o->path, cond, &info);
@@ -2030,7 +2000,6 @@ static void object_follow_move(struct cache *c, struct object *o, char *new_path
 
 	map_remove(&c->objects_by_path, old_path);
 	o->path = new_path;
-	o->moved = true;
 	if (map_put(&c->objects_by_path, new_path, o) < 0) {
 		o->in_table = false;
 		object_remove_file(c, new_path);
@@ -2048,12 +2017,133 @@ static void object_follow_move(struct cache *c, struct object *o, char *new_path
 	free(old_path);
 }
 
+static int mirror_rename(struct cache *c, const char *from, const char *to)
+{
+	int rc = mirror_make_parents(c, to);
+
+	if (!rc && renameat(c->objects_fd, from, c->objects_fd, to) < 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Move the local copy at from (an object's, or a folder of them) to to in
+ * the objects folder, once more after evicting clean copies when the cache
+ * disk is full. A move made but not made durable is still made: it is
+ * logged (a crash before the disk writes it may lose changes queued there). */
+static int mirror_move(struct cache *c, const char *from, const char *to)
+{
+	int rc = mirror_rename(c, from, to);
+
+	if (rc == -ENOSPC) {
+		evict_over(c, 0);
+		rc = mirror_rename(c, from, to);
+	}
+	if (rc)
+		return rc;
+	rc = mirror_sync_entry(c, from);
+	if (!rc)
+		rc = mirror_sync_entry(c, to);
+	if (rc)
+		store_log(LOG_ERR, "the cached copy of %s was moved to %s, but the cache folder could "
+			  "not be synced (%s): a crash now may lose the changes queued there", from,
+			  to, strerror(-rc));
+	return 0;
+}
+
+/* What the remote holds at to right after a move from there: a folder as
+ * the listing of from's folder showed it; else what a HEAD says, as the
+ * move may have given the object another ETag (S3 copies it). false: not
+ * known. */
+static bool version_after_move(struct cache *c, const char *from, const char *to,
+			       struct remote_info *info)
+{
+	char *dir = parent_of(from);
+	struct listing *l;
+	struct remote_info *listed = NULL;
+	bool folder;
+
+	pthread_mutex_lock(&c->lock);
+	l = dir ? map_get(&c->listings, dir) : NULL;
+	if (l && l->valid && !l->error)
+		listed = map_get(&l->names, name_of(from));
+	folder = listed && listed->is_dir;
+	if (folder)
+		*info = *listed;
+	pthread_mutex_unlock(&c->lock);
+	free(dir);
+	return folder || ASK_REMOTE(c, c->remote->ops->head(c->remote, to, info)) == 0;
+}
+
+/* o, moved on the remote to new_path, is based on the version the move made
+ * there (o->lock held): at, if known, else asked now. Right after the move,
+ * so that another client's write there later is a conflict, as for any
+ * object. Unknown, the ETag from before the move stays: a server that gave
+ * another one then seems to hold another version (a refetch, or a conflict
+ * copy of a change; never an overwrite). A clean copy takes only a version
+ * of its own size. */
+static void learn_moved_version(struct cache *c, struct object *o, const char *new_path,
+				const struct remote_info *at, bool dirty)
+{
+	struct remote_info asked;
+
+	if (o->base_absent || o->stale)
+		return; /* not on the server yet; or fetched afresh before any use */
+	if (!at) {
+		if (ASK_REMOTE(c, c->remote->ops->head(c->remote, new_path, &asked)) != 0)
+			return;
+		at = &asked;
+	}
+	if (!at->is_dir && at->etag[0] && (dirty || at->size == o->size))
+		snprintf(o->etag, sizeof o->etag, "%s", at->etag);
+}
+
+/* After the remote moved from to to, o (at from or below it, locked) takes
+ * its new path if its local copy moved (tree_moved: with its folder), or
+ * else is dropped: a clean copy nobody has open is fetched again when
+ * needed. A changed or open one must keep its change and what its handles
+ * write: its copy is moved alone, and if even that fails it stays under the
+ * old name with its change queued there, which finds its base gone from
+ * that name and becomes a conflict copy. at: what is at to now, if known. */
+static void object_after_move(struct cache *c, struct object *o, const char *from, const char *to,
+			      bool tree_moved, const struct remote_info *at)
+{
+	char *new_path;
+	bool in_table, dirty, keep, follows;
+
+	pthread_mutex_lock(&c->lock);
+	in_table = o->in_table;
+	dirty = o->dirty;
+	keep = o->dirty || o->opens;
+	pthread_mutex_unlock(&c->lock);
+	if (!in_table)
+		return;
+	if (asprintf(&new_path, "%s%s", to, o->path + strlen(from)) < 0)
+		new_path = NULL;
+	follows = new_path && (tree_moved || (keep && mirror_move(c, o->path, new_path) == 0));
+	if (follows)
+		learn_moved_version(c, o, new_path, strcmp(new_path, to) == 0 ? at : NULL, dirty);
+	else if (keep)
+		store_log(LOG_ERR, "%s was moved to %s on the server, but its cached copy could not "
+			  "follow: its changes stay queued under the old name, to become a conflict "
+			  "copy there", o->path, to);
+	pthread_mutex_lock(&c->lock);
+	if (follows)
+		object_follow_move(c, o, new_path);
+	else if (!keep)
+		object_detach_locked(c, o);
+	pthread_mutex_unlock(&c->lock);
+	if (!follows)
+		free(new_path);
+}
+
 /* After the remote moved from to to: the local copies follow (every object
- * at from or below it gets the new path; what was at to is dropped). */
-static void rename_local(struct cache *c, const char *from, const char *to)
+ * at from or below it gets the new path; what was at to is dropped). at:
+ * what is at to now, if known. */
+static void rename_local(struct cache *c, const char *from, const char *to,
+			 const struct remote_info *at)
 {
 	struct tree_pick moving, replaced;
-	size_t from_len = strlen(from);
+	bool tree_moved;
 
 	if (tree_collect(c, to, &replaced) == 0) {
 		for (size_t i = 0; i < replaced.n; i++) {
@@ -2072,39 +2162,22 @@ static void rename_local(struct cache *c, const char *from, const char *to)
 		return;
 	for (size_t i = 0; i < moving.n; i++)
 		pthread_mutex_lock(&moving.items[i]->lock);
-	bool moved = mirror_make_parents(c, to) == 0 &&
-		     renameat(c->objects_fd, from, c->objects_fd, to) == 0 &&
-		     mirror_sync_entry(c, from) == 0 && mirror_sync_entry(c, to) == 0;
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < moving.n; i++) {
-		struct object *o = moving.items[i];
-		char *new_path = NULL;
-		if (!o->in_table)
-			continue;
-		if (!moved || asprintf(&new_path, "%s%s", to, o->path + from_len) < 0) {
-			object_detach_locked(c, o); /* could not follow: fetched again when needed */
-			continue;
-		}
-		object_follow_move(c, o, new_path);
-	}
-	pthread_mutex_unlock(&c->lock);
+	tree_moved = mirror_move(c, from, to) == 0;
+	for (size_t i = 0; i < moving.n; i++)
+		object_after_move(c, moving.items[i], from, to, tree_moved, at);
 	for (size_t i = 0; i < moving.n; i++)
 		pthread_mutex_unlock(&moving.items[i]->lock);
 	tree_release(c, &moving);
 }
 
-/* The listings after a move: the entry changes folder, folders below are forgotten. */
-static void rename_listings(struct cache *c, const char *from, const char *to)
+/* The listings after a move: the entry changes folder (at: what is at to
+ * now; NULL: not known, to's folder is listed afresh), folders below are
+ * forgotten. */
+static void rename_listings(struct cache *c, const char *from, const char *to,
+			    const struct remote_info *at)
 {
-	char *from_dir = parent_of(from);
-	struct listing *l = from_dir ? map_get(&c->listings, from_dir) : NULL;
-	struct remote_info *info = l && l->valid ? map_get(&l->names, name_of(from)) : NULL;
-	struct remote_info copy;
-
-	if (info) {
-		copy = *info;
-		copy.etag[0] = '\0'; /* the move may give another (object_learn_moved_etag) */
-		listing_note(c, to, &copy);
+	if (at) {
+		listing_note(c, to, at);
 	} else {
 		char *to_dir = parent_of(to);
 		listing_expire(c, to_dir);
@@ -2113,12 +2186,13 @@ static void rename_listings(struct cache *c, const char *from, const char *to)
 	listing_note(c, from, NULL);
 	listings_forget_tree(c, from);
 	listings_forget_tree(c, to);
-	free(from_dir);
 }
 
 static int cache_rename(struct store *s, const char *from, const char *to, unsigned flags)
 {
 	struct cache *c = cache_of(s);
+	struct remote_info at;
+	bool known;
 	int rc;
 
 	if (!path_ok(from, false) || !path_ok(to, false))
@@ -2138,9 +2212,10 @@ static int cache_rename(struct store *s, const char *from, const char *to, unsig
 		rc = ASK_REMOTE(c, c->remote->ops->move(c->remote, from, to,
 							!(flags & STORE_RENAME_NOREPLACE)));
 	if (!rc) {
-		rename_local(c, from, to);
+		known = version_after_move(c, from, to, &at);
+		rename_local(c, from, to, known ? &at : NULL);
 		pthread_mutex_lock(&c->lock);
-		rename_listings(c, from, to);
+		rename_listings(c, from, to, known ? &at : NULL);
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->rename_lock);
@@ -2177,7 +2252,7 @@ static int object_prepare(struct cache *c, struct object *o, const struct remote
 		return 0; /* a local change or an open version wins until uploaded/closed */
 	if (!info)
 		return o->complete && !o->base_absent && !o->stale ? 0 : -EIO;
-	return object_matches(c, o, info) ? 0 : object_reset(c, o, info);
+	return object_matches(o, info) ? 0 : object_reset(c, o, info);
 }
 
 static int cache_read_all(struct store *s, const char *path, size_t max, uint8_t **buf, size_t *len)
@@ -2286,7 +2361,6 @@ static int cache_write_all(struct store *s, const char *path, const void *buf, s
 		snprintf(o->etag, sizeof o->etag, "%s", info.etag);
 		o->base_absent = false;
 		o->stale = false;
-		o->moved = false;
 		o->entry_synced = false;
 		o->size = len;
 		o->mtime = info.mtime;
@@ -2341,7 +2415,6 @@ static int object_start_new(struct cache *c, struct object *o)
 	o->etag[0] = '\0';
 	o->base_absent = true;
 	o->stale = false;
-	o->moved = false;
 	o->size = 0;
 	o->mtime = wall_now();
 	rc = object_forget_bytes(c, o);
@@ -2842,18 +2915,15 @@ static int default_base(char **out, char **err)
 }
 
 /* The cache folder must be ours alone: others could read what is cached
- * (ciphertext, but also names and sizes) or plant upload records. */
-static int check_private(const char *dir, char **err)
+ * (ciphertext, but also names and sizes) or plant upload records. Checked
+ * on the folder opened (fd), not by its name, which could name another
+ * folder by the time it is opened. */
+static int check_private(int fd, const char *dir, char **err)
 {
 	struct stat st;
 
-	if (lstat(dir, &st) < 0)
+	if (fstat(fd, &st) < 0)
 		return store_fail(err, -errno, "%s: %s", dir, strerror(errno));
-	if (S_ISLNK(st.st_mode))
-		return store_fail(err, -EPERM, "the cache folder %s is a symbolic link: give the "
-				  "folder it points to with --cache-dir", dir);
-	if (!S_ISDIR(st.st_mode))
-		return store_fail(err, -ENOTDIR, "the cache folder %s is not a folder", dir);
 	if (st.st_uid != geteuid())
 		return store_fail(err, -EPERM, "the cache folder %s belongs to another user (uid %u): "
 				  "give one of yours with --cache-dir", dir, (unsigned)st.st_uid);
@@ -2910,7 +2980,7 @@ static int choose_folder(struct cache *c, char **err)
 	if (!rc && !c->opt.temporary && (rc = store_mkdir_p(c->dir)) != 0)
 		rc = store_fail(err, rc, "%s: cannot create the cache folder: %s", c->dir,
 				strerror(-rc));
-	return rc ? rc : check_private(c->dir, err);
+	return rc;
 }
 
 /* ---- what the shared folder holds (umbrafs info) ---- */
@@ -2996,11 +3066,30 @@ static int open_subfolder(struct cache *c, const char *name, struct store **out,
 	return rc;
 }
 
+/* Open the cache folder (never through a symbolic link) and check it is private. */
+static int open_folder(struct cache *c, char **err)
+{
+	struct stat st;
+	int rc;
+
+	c->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (c->dir_fd >= 0)
+		return check_private(c->dir_fd, c->dir, err);
+	rc = -errno;
+	if (rc == -ENOTDIR && lstat(c->dir, &st) == 0 && S_ISLNK(st.st_mode))
+		return store_fail(err, -EPERM, "the cache folder %s is a symbolic link: give the "
+				  "folder it points to with --cache-dir", c->dir);
+	if (rc == -ENOTDIR)
+		return store_fail(err, rc, "the cache folder %s is not a folder", c->dir);
+	return store_fail(err, rc, "%s: %s", c->dir, strerror(-rc));
+}
+
 static int lock_folder(struct cache *c, char **err)
 {
-	c->dir_fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (c->dir_fd < 0)
-		return store_fail(err, -errno, "%s: %s", c->dir, strerror(errno));
+	int rc = open_folder(c, err);
+
+	if (rc)
+		return rc;
 	c->lock_fd = openat(c->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (c->lock_fd < 0)
 		return store_fail(err, -errno, "%s/lock: %s", c->dir, strerror(errno));
@@ -3082,7 +3171,7 @@ static int load_state_record(void *ctx, const char *name, bool is_dir)
 	char *numbers, *etag, *path;
 	unsigned long long size;
 	long long mtime;
-	int complete, absent, moved = 0;
+	int complete, absent;
 	struct object *o;
 	struct stat st;
 
@@ -3094,7 +3183,7 @@ static int load_state_record(void *ctx, const char *name, bool is_dir)
 	if (!text)
 		return 0;
 	if (record_split(text, &numbers, &etag, &path) < 0 ||
-	    sscanf(numbers, "1 %llu %lld %d %d %d", &size, &mtime, &complete, &absent, &moved) < 4 ||
+	    sscanf(numbers, "1 %llu %lld %d %d", &size, &mtime, &complete, &absent) < 4 ||
 	    fstatat(c->objects_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
 	    !(o = object_get_locked(c, path))) {
 		store_unlink(c->state, name); /* nothing usable: forget it */
@@ -3105,7 +3194,6 @@ static int load_state_record(void *ctx, const char *name, bool is_dir)
 	o->size = (uint64_t)st.st_size;
 	o->mtime.tv_sec = (time_t)mtime;
 	o->base_absent = absent;
-	o->moved = moved;
 	o->complete = complete && (uint64_t)st.st_size == size;
 	o->last_use = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
 	o->refs--; /* the table's only */
@@ -3119,7 +3207,7 @@ static int load_queue_record(void *ctx, const char *name, bool is_dir)
 	struct cache *c = ctx;
 	char *text;
 	char *numbers, *etag, *path;
-	int absent, moved = 0;
+	int absent;
 	struct object *o;
 
 	if (own_name(name)) { /* a temporary file of an interrupted write */
@@ -3130,7 +3218,7 @@ static int load_queue_record(void *ctx, const char *name, bool is_dir)
 	if (!text)
 		return 0;
 	if (record_split(text, &numbers, &etag, &path) < 0 ||
-	    sscanf(numbers, "1 %d %d", &absent, &moved) < 1) {
+	    sscanf(numbers, "1 %d", &absent) < 1) {
 		store_log(LOG_ERR, "%s/queue/%s: unreadable upload record, deleted", c->dir, name);
 		store_unlink(c->queue, name);
 		free(text);
@@ -3143,7 +3231,6 @@ static int load_queue_record(void *ctx, const char *name, bool is_dir)
 	} else {
 		snprintf(o->etag, sizeof o->etag, "%s", etag); /* the base of the change */
 		o->base_absent = absent;
-		o->moved = moved;
 		o->complete = true; /* made complete before its first change */
 		o->dirty = true;
 		o->due_ms = 0;

@@ -54,7 +54,9 @@ typedef char *(*cache_conflict_fn)(void *ctx, const char *path);
  * rename, write_all) go to the remote at once, but what a fresh listing
  * answers is not asked (a taken name is -EEXIST, a folder listing entries or
  * holding a pending upload is -ENOTEMPTY) and the remote's own checks are
- * skipped where it offers that (remote.h: the _listed forms); an object
+ * skipped where it offers that (remote.h: the _listed forms); a rename
+ * then asks what the move made (a HEAD of a moved object: on S3 its copy
+ * has a new ETag), the base of the cached copy from then on; an object
  * becomes complete locally before its first write (a truncation fetches only what stays);
  * fsync uploads now, or when the remote is unreachable (no connection, not
  * an error answer) returns 0 once the change is durable in the queue (it

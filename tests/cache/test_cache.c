@@ -1,8 +1,10 @@
 /* Unit tests of the cache (backends/cache.c) over the in-memory fake remote:
  * ranged fills, read-ahead, delayed and synchronous uploads, the upload queue
  * across a crash, conflicts, eviction, a full cache disk, the listing cache,
- * offline work, unlink and rename of changed objects, the requests that
- * fresh listings spare mkdir, rmdir and unlink, and the parallel flush. */
+ * offline work, unlink and rename of changed objects (also when the cache
+ * cannot move its copies along; the base of a moved object), the requests
+ * that fresh listings spare mkdir, rmdir and unlink, a listing fetched
+ * during an upload, the parallel flush, and a private cache folder. */
 #include "../backends/check.h"
 #include "backends/cache.h"
 #include "fake_remote.h"
@@ -29,6 +31,7 @@ static char *sync_log[SYNC_LOG_MAX];
 static int sync_log_n;
 static char slow_sync_folder[4200]; /* fsync of this folder takes slow_sync_ms longer */
 static long slow_sync_ms;
+static char failing_sync_folder[4200]; /* fsync of this folder fails with EIO */
 
 static void sleep_ms(long ms);
 
@@ -45,14 +48,20 @@ int __wrap_fsync(int fd)
 	n = readlink(link, path, sizeof path - 1);
 	if (n > 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		long delay = 0;
+		bool fail;
 		path[n] = '\0';
 		pthread_mutex_lock(&sync_log_lock);
 		if (sync_log_n < SYNC_LOG_MAX)
 			sync_log[sync_log_n++] = strdup(path);
 		if (strcmp(path, slow_sync_folder) == 0)
 			delay = slow_sync_ms;
+		fail = strcmp(path, failing_sync_folder) == 0;
 		pthread_mutex_unlock(&sync_log_lock);
 		sleep_ms(delay);
+		if (fail) {
+			errno = EIO;
+			return -1;
+		}
 	}
 	return __real_fsync(fd);
 }
@@ -72,6 +81,39 @@ static void slow_down_sync_of(const char *cache, const char *sub, long ms)
 	snprintf(slow_sync_folder, sizeof slow_sync_folder, "%s/%s", cache, sub);
 	slow_sync_ms = ms;
 	pthread_mutex_unlock(&sync_log_lock);
+}
+
+/* fsync of the cache folder's sub-folder sub fails with EIO (NULL: none does). */
+static void fail_sync_of(const char *cache, const char *sub)
+{
+	pthread_mutex_lock(&sync_log_lock);
+	if (sub)
+		snprintf(failing_sync_folder, sizeof failing_sync_folder, "%s/%s", cache, sub);
+	else
+		failing_sync_folder[0] = '\0';
+	pthread_mutex_unlock(&sync_log_lock);
+}
+
+/* lstat is wrapped too (-Wl,--wrap=lstat64, see meson.build): right after
+ * it looks at swap_folder, that folder is swapped for one that everybody
+ * may write to, as another user could between a check by name and an open. */
+static char swap_folder[4200];
+
+int __real_lstat64(const char *path, struct stat *st);
+int __wrap_lstat64(const char *path, struct stat *st);
+
+int __wrap_lstat64(const char *path, struct stat *st)
+{
+	int rc = __real_lstat64(path, st);
+	char aside[4300];
+
+	if (swap_folder[0] && strcmp(path, swap_folder) == 0) {
+		swap_folder[0] = '\0';
+		snprintf(aside, sizeof aside, "%s.checked", path);
+		if (rename(path, aside) == 0 && mkdir(path, 0700) == 0)
+			chmod(path, 0777);
+	}
+	return rc;
 }
 
 static char *root;      /* temp folder of this run */
@@ -1095,6 +1137,32 @@ static void test_cache_folder_must_be_private(void)
 	fake_free(f);
 }
 
+/* The cache folder is checked as opened, not by its name: a folder swapped
+ * in between (by the lstat wrapper here) is never used. */
+static void test_cache_folder_checked_as_opened(void)
+{
+	struct fake_remote *f = fake_new();
+	struct cache_options opt = { .dir = cache_dir };
+	char owner[PATH_MAX + 64];
+	struct store *t = NULL;
+	char *err = NULL;
+	struct stat st;
+	int rc;
+
+	new_cache_dir("swapped");
+	CHECK_EQ(mkdir(cache_dir, 0700), 0);
+	snprintf(swap_folder, sizeof swap_folder, "%s", cache_dir);
+	rc = store_cache_open(fake_as_remote(f), &opt, &t, &err);
+	swap_folder[0] = '\0';
+	snprintf(owner, sizeof owner, "%s/store", cache_dir);
+	/* refused, or the folder it uses is the private one */
+	CHECK(rc == -EPERM || (rc == 0 && stat(cache_dir, &st) == 0 && !(st.st_mode & 022) &&
+			       access(owner, F_OK) == 0));
+	free(err);
+	store_destroy(t);
+	fake_free(f);
+}
+
 /* Renamed objects keep working where the move gives new ETags (S3). */
 static void test_etag_after_a_move(void)
 {
@@ -1385,6 +1453,185 @@ static void test_flush_uploads_in_parallel(void)
 	fake_free(f);
 }
 
+/* A change that lands while its object is renamed, and writes through a
+ * handle open across the rename, reach the server under the new name when
+ * the cache folder's fsync fails after the local copy was moved (the move
+ * happened; only its durability is in doubt, which is logged). */
+static void test_rename_follows_when_the_folder_sync_fails(void)
+{
+	struct fake_remote *f = fake_new();
+	struct late_write w = { 0 };
+	struct store *s;
+	pthread_t t;
+
+	new_cache_dir("rename-sync-fails");
+	fake_delay(f, FAKE_MOVE, 300);
+	s = open_cache_lasting(f);
+	CHECK_EQ(store_open(s, "a", STORE_O_CREATE | STORE_O_EXCL, &w.o), 0);
+	CHECK_EQ(store_pwrite(w.o, "FIRST", 5, 0), 5);
+	fail_sync_of(cache_dir, "objects");
+	pthread_create(&t, NULL, write_during_rename, &w);
+	CHECK_EQ(store_rename(s, "a", "b", 0), 0);
+	pthread_join(t, NULL);
+	fail_sync_of(cache_dir, NULL);
+	fake_delay(f, FAKE_MOVE, 0);
+	CHECK_EQ(w.result, 6);
+	CHECK_EQ(store_pwrite(w.o, "!", 1, 11), 1); /* the handle still writes to b */
+	CHECK_EQ(store_close(w.o), 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(wait_for_object(f, "b", "FIRSTSECOND!", 12));
+	CHECK(!fake_has(f, "a"));
+	CHECK_EQ(files_in("queue"), 0);
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* A non-empty folder in the cache's mirror where the renamed object is to
+ * go: the local move fails (as it would on a full or failing cache disk). */
+static void block_mirror_path(const char *path)
+{
+	char folder[PATH_MAX + 64];
+
+	snprintf(folder, sizeof folder, "%s/objects/%s", cache_dir, path);
+	CHECK_EQ(mkdir(folder, 0700), 0);
+	snprintf(folder, sizeof folder, "objects/%s", path);
+	put_file(folder, "leftover", "x");
+}
+
+/* The server moved, the cache could not move its local copies along: a
+ * changed object keeps its change. Its copy moves on its own when it can
+ * (a folder renamed), else it stays queued under the old name and becomes
+ * a conflict copy there (its base is gone from that name). */
+static void test_rename_keeps_changes_when_the_local_move_fails(void)
+{
+	struct fake_remote *f = fake_new();
+	struct late_write w = { 0 };
+	struct store *s;
+	pthread_t t;
+
+	new_cache_dir("rename-local-fails");
+	fake_mkdir(f, "dir");
+	fake_delay(f, FAKE_MOVE, 300);
+	s = open_cache_lasting(f);
+	conflict_calls = 0;
+	store_cache_set_conflict_handler(s, conflict_name, NULL);
+	/* a folder: the mirror's "moved" is taken, the object moves on its own */
+	CHECK_EQ(store_open(s, "dir/x", STORE_O_CREATE | STORE_O_EXCL, &w.o), 0);
+	CHECK_EQ(store_pwrite(w.o, "FIRST", 5, 0), 5);
+	block_mirror_path("moved");
+	pthread_create(&t, NULL, write_during_rename, &w);
+	CHECK_EQ(store_rename(s, "dir", "moved", 0), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(w.result, 6);
+	CHECK_EQ(store_close(w.o), 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(wait_for_object(f, "moved/x", "FIRSTSECOND", 11));
+	CHECK(!fake_has(f, "dir/x"));
+	/* one object, whose own move fails too: a conflict copy, nothing lost */
+	CHECK_EQ(store_open(s, "a", STORE_O_CREATE | STORE_O_EXCL, &w.o), 0);
+	CHECK_EQ(store_pwrite(w.o, "FIRST", 5, 0), 5);
+	block_mirror_path("b");
+	pthread_create(&t, NULL, write_during_rename, &w);
+	CHECK_EQ(store_rename(s, "a", "b", 0), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(w.result, 6);
+	CHECK_EQ(store_close(w.o), 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+	CHECK(wait_for_object(f, "b", "FIRST", 5));
+	CHECK(wait_for_object(f, "a (conflict)", "FIRSTSECOND", 11));
+	CHECK_EQ(conflict_calls, 1);
+	CHECK_EQ(files_in("queue"), 0);
+	fake_delay(f, FAKE_MOVE, 0);
+	store_destroy(s);
+	fake_free(f);
+}
+
+/* The base of a renamed object is the version the move made: another
+ * client's write at the new name after the move is a conflict, as for any
+ * object; on a server whose move keeps the ETag (WebDAV) and on one whose
+ * move makes a new one (S3). A renamed object the cache did not hold is
+ * changed afterwards without a conflict. */
+static void test_write_after_a_move_is_a_conflict(void)
+{
+	for (int new_etags = 0; new_etags < 2; new_etags++) {
+		struct fake_remote *f = fake_new();
+		struct store_obj *o;
+		struct store *s;
+
+		new_cache_dir(new_etags ? "move-conflict-s3" : "move-conflict-webdav");
+		if (new_etags)
+			fake_move_changes_etags(f);
+		fake_set(f, "a", "ours", 4);
+		fake_set(f, "c", "cccc", 4);
+		s = open_cache_lasting(f);
+		conflict_calls = 0;
+		store_cache_set_conflict_handler(s, conflict_name, NULL);
+		read_whole(s, "a", (const uint8_t *)"ours", 4);
+		CHECK_EQ(store_rename(s, "a", "b", 0), 0);
+		fake_set(f, "b", "THEM", 4); /* another client, the same size */
+		CHECK_EQ(store_open(s, "b", 0, &o), 0);
+		CHECK_EQ(store_pwrite(o, "mine", 4, 0), 4);
+		CHECK_EQ(store_fsync(o, false), -EIO);
+		CHECK_EQ(store_close(o), 0);
+		CHECK_EQ(store_cache_flush(s), 0);
+		CHECK(wait_for_object(f, "b", "THEM", 4));
+		CHECK(wait_for_object(f, "b (conflict)", "mine", 4));
+		CHECK_EQ(conflict_calls, 1);
+		/* not cached when renamed */
+		CHECK_EQ(store_rename(s, "c", "d", 0), 0);
+		CHECK_EQ(store_open(s, "d", 0, &o), 0);
+		CHECK_EQ(store_pwrite(o, "D", 1, 0), 1);
+		CHECK_EQ(store_fsync(o, false), 0);
+		CHECK_EQ(store_close(o), 0);
+		CHECK(wait_for_object(f, "d", "Dccc", 4));
+		CHECK_EQ(conflict_calls, 1);
+		store_destroy(s);
+		fake_free(f);
+	}
+}
+
+/* A listing fetched while an upload in its folder finishes is kept, with
+ * the upload's result made to it: the next lookups ask nothing (an untar
+ * would otherwise list the folder again and again), and the listing has
+ * the new version (its size, its ETag: the cached copy is used as is). */
+static void test_listing_fetched_during_an_upload_is_kept(void)
+{
+	struct fake_remote *f = fake_new();
+	struct dir_listing dl = { 0 };
+	struct store_attr a;
+	struct store_obj *o;
+	struct store *s;
+	pthread_t t;
+
+	new_cache_dir("listing-during-upload");
+	fake_mkdir(f, "dir");
+	fake_set(f, "dir/x", "old", 3);
+	s = open_cache_meta(f, 0, 60000, 1500);
+	CHECK_EQ(store_open(s, "dir/x", 0, &o), 0);
+	CHECK_EQ(store_pwrite(o, "new version", 11, 0), 11);
+	sleep_ms(1600); /* the listing is stale: the next use fetches it */
+	fake_delay(f, FAKE_LIST, 300); /* listed before the upload, answered after it */
+	fake_reset_counts(f);
+	dl.s = s;
+	pthread_create(&t, NULL, list_dir, &dl);
+	for (int i = 0; i < 400 && fake_count(f, FAKE_LIST) == 0; i++)
+		sleep_ms(5); /* the fake has taken its answer: the old dir/x */
+	CHECK_EQ(store_fsync(o, false), 0);
+	CHECK_EQ(store_close(o), 0);
+	pthread_join(t, NULL);
+	fake_delay(f, FAKE_LIST, 0);
+	CHECK_EQ(dl.rc, 0);
+	CHECK_EQ(store_getattr(s, "dir/x", &a), 0);
+	CHECK_EQ(a.size, 11);
+	CHECK_EQ(store_getattr(s, "dir/y", &a), -ENOENT);
+	CHECK_EQ(fake_count(f, FAKE_LIST), 1);
+	read_whole(s, "dir/x", (const uint8_t *)"new version", 11);
+	CHECK_EQ(fake_count(f, FAKE_GET), 0);
+	CHECK_EQ(fake_count(f, FAKE_LIST), 1);
+	store_destroy(s);
+	fake_free(f);
+}
+
 int main(void)
 {
 	char *tmp = make_temp_folder();
@@ -1412,6 +1659,7 @@ int main(void)
 	test_create_offline_keeps_the_cached_copy();
 	test_cache_folder_of_another_remote();
 	test_cache_folder_must_be_private();
+	test_cache_folder_checked_as_opened();
 	test_etag_after_a_move();
 	test_server_error_is_not_offline();
 	test_truncate_fetches_nothing_cut();
@@ -1419,6 +1667,10 @@ int main(void)
 	test_rmdir_answered_by_listing();
 	test_unlink_answered_by_listing();
 	test_flush_uploads_in_parallel();
+	test_rename_follows_when_the_folder_sync_fails();
+	test_rename_keeps_changes_when_the_local_move_fails();
+	test_write_after_a_move_is_a_conflict();
+	test_listing_fetched_during_an_upload_is_kept();
 	remove_temp_folder(tmp);
 	free(root);
 	return check_summary();
