@@ -539,52 +539,86 @@ void http_response_free(struct http_response *resp)
 	resp->body.len = resp->body.cap = 0;
 }
 
-static bool curl_code_retryable(CURLcode code)
-{
-	switch (code) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static bool status_retryable(long status)
 {
 	return status == 408 || status == 429 || (status >= 500 && status != 501 && status != 505 &&
 						  status != 507);
 }
 
-static int curl_code_errno(CURL *h, CURLcode code)
+/* May a request answered with status have been acted on? A gateway answers
+ * 502 or 504 when its upstream failed or took too long, which may be after
+ * the upstream acted on the request, and a 408 may also time out an
+ * exchange that got through; a 500 may come after the server acted. (429
+ * and 503 refuse the request before any work on it.) */
+static bool status_after_effect(long status)
+{
+	return status == 408 || status == 500 || status == 502 || status == 504;
+}
+
+/* A failed transfer that means the server could not be reached or the
+ * connection to it broke: the errno for it, one of those the cache takes for
+ * "unreachable" (ETIMEDOUT, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ENETDOWN,
+ * ECONNRESET). These failures are the ones retried. 0 for any other failure:
+ * an answer curl could not use (a protocol error, a refused certificate) or
+ * a local one. */
+static int unreachable_errno(CURL *h, CURLcode code)
 {
 	long os_errno = 0;
 	switch (code) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
 	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
 		return -EHOSTUNREACH;
 	case CURLE_COULDNT_CONNECT:
 		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-		if (os_errno == EHOSTUNREACH || os_errno == ENETUNREACH || os_errno == ETIMEDOUT)
+		if (os_errno == EHOSTUNREACH || os_errno == ENETUNREACH || os_errno == ENETDOWN ||
+		    os_errno == ETIMEDOUT)
 			return (int)-os_errno;
 		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT: /* connecting, or a stalled transfer */
+		return -ETIMEDOUT;
+	case CURLE_SSL_CONNECT_ERROR: /* the TLS handshake broke off */
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING: /* the connection broke: the server may be going away */
+	case CURLE_GOT_NOTHING:   /* closed without an answer */
+	case CURLE_PARTIAL_FILE:  /* closed in the middle of the answer's body */
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:  /* an HTTP/2 connection or stream that was reset */
 		return -ECONNRESET;
-	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
 	default:
-		return -EIO;
+		return 0;
+	}
+}
+
+static int transport_errno(CURL *h, CURLcode code)
+{
+	int rc = unreachable_errno(h, code);
+	if (rc)
+		return rc;
+	return code == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+}
+
+/* The "host[:port]" of url, which log lines name the server by. */
+static void server_of(const char *url, char *out, size_t n)
+{
+	const char *host = strstr(url, "://");
+	host = host ? host + 3 : url;
+	snprintf(out, n, "%.*s", (int)strcspn(host, "/"), host);
+}
+
+/* Log that req is given up after tries: its server could not be reached
+ * (transport_failed; why is curl's text) or still answered a status that
+ * asks for a retry (why: "HTTP nnn"). */
+static void log_giving_up(const struct http_request *req, bool transport_failed, const char *why,
+			  int tries)
+{
+	char server[256];
+	if (transport_failed) {
+		server_of(req->url, server, sizeof server);
+		store_log(LOG_ERR, "server %s unreachable: %s (%s %s, giving up after %d %s)",
+			  server, why, req->method, req->url, tries, tries == 1 ? "try" : "tries");
+	} else {
+		store_log(LOG_ERR, "%s %s: %s, giving up after %d tries", req->method, req->url,
+			  why, tries);
 	}
 }
 
@@ -633,10 +667,13 @@ static bool sent_without_answer(CURLcode code, const struct transfer *t)
 	return !has_body || t->upload_pos == req->body_size;
 }
 
-/* One attempt. Returns the curl code; *rc gets -errno for local failures,
- * *maybe_applied is set when it failed after its request may have arrived. */
+/* One attempt. Returns the curl code (its details in detail); *rc gets
+ * -errno for local failures, *maybe_applied is set when it failed after its
+ * request may have arrived, or was answered with a status that may follow
+ * its effect. */
 static CURLcode attempt(struct http_client *c, CURL *h, const struct http_request *req,
-			struct http_response *resp, int *rc, bool *maybe_applied)
+			struct http_response *resp, char detail[CURL_ERROR_SIZE], int *rc,
+			bool *maybe_applied)
 {
 	struct curl_slist *headers = NULL;
 	*rc = headers_for_attempt(req, &headers);
@@ -651,14 +688,17 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_reques
 	struct transfer t = {.req = req, .resp = resp, .h = h};
 	curl_easy_reset(h);
 	set_options(c, h, req, &t, url, headers);
+	detail[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
 	CURLcode code = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL); /* detail does not outlive the caller */
 	if (code == CURLE_WRITE_ERROR && t.enough)
 		code = CURLE_OK;
 	if (t.write_errno)
 		*rc = -t.write_errno;
-	if (sent_without_answer(code, &t))
-		*maybe_applied = true;
 	collect_response(h, resp);
+	if (sent_without_answer(code, &t) || (code == CURLE_OK && status_after_effect(resp->status)))
+		*maybe_applied = true;
 	curl_slist_free_all(headers);
 	free(url);
 	return code;
@@ -681,33 +721,29 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 	off_t out_start = req->out_fd >= 0 ? lseek(req->out_fd, 0, SEEK_CUR) : -1;
 	int rc = 0;
 	bool maybe_applied = false;
+	char detail[CURL_ERROR_SIZE];
 	for (int try = 1;; try++) {
 		response_reset(resp);
-		CURLcode code = attempt(c, h, req, resp, &rc, &maybe_applied);
+		CURLcode code = attempt(c, h, req, resp, detail, &rc, &maybe_applied);
 		if (rc)
 			break;
 		bool transport_failed = code != CURLE_OK;
-		bool retry = transport_failed ? curl_code_retryable(code)
+		bool retry = transport_failed ? unreachable_errno(h, code) != 0
 					      : !req->no_status_retry && status_retryable(resp->status);
-		if (!retry) {
-			rc = transport_failed ? curl_code_errno(h, code) : 0;
-			if (!transport_failed && resp->status >= 500)
-				store_log(LOG_WARNING, "%s %s: HTTP %ld", req->method, req->url,
-					  resp->status);
-			if (transport_failed)
-				store_log(LOG_WARNING, "%s %s: %s", req->method, req->url,
-					  curl_easy_strerror(code));
-			break;
-		}
-		char why[96];
+		char why[CURL_ERROR_SIZE + 64];
 		if (transport_failed)
-			snprintf(why, sizeof why, "%s", curl_easy_strerror(code));
+			snprintf(why, sizeof why, "%s", detail[0] ? detail : curl_easy_strerror(code));
 		else
 			snprintf(why, sizeof why, "HTTP %ld", resp->status);
+		if (!retry) {
+			rc = transport_failed ? transport_errno(h, code) : 0;
+			if (transport_failed || resp->status >= 500)
+				store_log(LOG_WARNING, "%s %s: %s", req->method, req->url, why);
+			break;
+		}
 		if (try >= c->tries || !rewind_output(req, out_start, resp->written)) {
-			store_log(LOG_ERR, "%s %s: %s, giving up after %d tries", req->method,
-				  req->url, why, try);
-			rc = transport_failed ? curl_code_errno(h, code) : -EIO;
+			rc = transport_failed ? transport_errno(h, code) : -EIO;
+			log_giving_up(req, transport_failed, why, try);
 			break;
 		}
 		curl_off_t retry_after = 0;

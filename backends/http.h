@@ -73,8 +73,10 @@ struct http_response {
 	 * or libcurl's own resend on a reused connection that broke before
 	 * answering): it may have taken effect with its answer lost, so a final
 	 * status that says "exists already", "precondition failed" or "not
-	 * found" may answer a repeat of this request's own success. Callers of
-	 * requests that are not idempotent then check what the server holds. */
+	 * found" may answer a repeat of this request's own success. So may an
+	 * attempt answered 502 or 504 (a gateway whose upstream failed or took
+	 * too long, maybe after acting), 408 or 500. Callers of requests that
+	 * are not idempotent then check what the server holds. */
 	bool maybe_applied;
 };
 
@@ -83,8 +85,13 @@ void http_client_free(struct http_client *c);
 
 /* Run req, retrying transport errors, 5xx and 429 with exponential backoff
  * and jitter (Retry-After honoured). Returns 0 when a final HTTP status was
- * received (resp->status, any value but a retryable one), else -errno
- * (-ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH, -EIO). resp must be released
+ * received (resp->status, any value but a retryable one), else -errno: when
+ * the server could not be reached or the connection to it broke (name
+ * resolution, connecting, TLS handshake, a stalled transfer, a connection
+ * closed before or within the answer) one of -EHOSTUNREACH, -ENETUNREACH,
+ * -ENETDOWN, -ECONNREFUSED, -ETIMEDOUT, -ECONNRESET, logged with the server's
+ * name and curl's error text; -EIO for an answer curl could not use (and for
+ * a retryable status still answered at the last try). resp must be released
  * with http_response_free. */
 int http_perform(struct http_client *c, const struct http_request *req, struct http_response *resp);
 void http_response_free(struct http_response *resp);

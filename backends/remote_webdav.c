@@ -31,7 +31,8 @@
  * collection exists, the source is gone and the destination there. A refused
  * conditional PUT always checks whether the object holds exactly the bytes
  * sent (size first, then the bytes): an upload the queue replays after a
- * crash may have arrived before the crash. */
+ * crash may have arrived before the crash. The same PROPFIND tells whether
+ * it was refused as too recent (above). */
 #include "backends/fdio.h"
 #include "backends/http.h"
 #include "backends/remote.h"
@@ -340,27 +341,52 @@ static bool block_matches(struct remote *r, const char *path, uint64_t off, uint
 	return same;
 }
 
-/* Does the server hold exactly our size bytes of fd at path? (A PUT whose
- * earlier attempt went through is then refused by its own condition.) Sizes
- * are compared first, then the bytes, a block at a time. info, when it
- * does, receives what the server has. */
-static bool holds_our_version(struct remote *r, const char *path, int fd, uint64_t size,
-			      struct remote_info *info)
+/* Does the object now (what a PROPFIND of path says) hold exactly our size
+ * bytes of fd? Sizes are compared first, then the bytes, a block at a time. */
+static bool holds_our_bytes(struct remote *r, const char *path, const struct remote_info *now,
+			    int fd, uint64_t size)
 {
-	struct remote_info now;
-	if (webdav_head(r, path, &now) != 0 || now.is_dir || now.size != size)
+	if (now->is_dir || now->size != size)
 		return false;
 	int scratch = memfd_create("umbrafs-compare", MFD_CLOEXEC);
 	bool same = scratch >= 0;
 	for (uint64_t off = 0; same && off < size; off += COMPARE_BLOCK) {
 		uint64_t len = size - off < COMPARE_BLOCK ? size - off : COMPARE_BLOCK;
-		same = block_matches(r, path, off, len, fd, scratch, now.etag);
+		same = block_matches(r, path, off, len, fd, scratch, now->etag);
 	}
 	if (scratch >= 0)
 		close(scratch);
-	if (same && info)
-		*info = now;
 	return same;
+}
+
+enum refusal {
+	REFUSED_CONFLICT,   /* another version is there (or nothing, or a folder) */
+	REFUSED_OURS,       /* the object holds our bytes already */
+	REFUSED_TOO_RECENT, /* the asked-for version, changed within the current second */
+};
+
+/* Why was a PUT with condition if_match ("": If-None-Match) refused? One
+ * PROPFIND tells: the object holds exactly our bytes (an earlier attempt
+ * whose answer was lost, or an upload the queue replays after a crash that
+ * came after the server took it; *info then receives what the server has),
+ * or it is still the version if_match names but changed within the current
+ * second (Apache's weak ETag, see the top), or it is a real conflict. */
+static enum refusal why_refused(struct remote *r, const char *path, int fd, uint64_t size,
+				const char *if_match, struct remote_info *info)
+{
+	struct remote_info now;
+	char want[REMOTE_ETAG_MAX];
+	if (webdav_head(r, path, &now) != 0 || now.is_dir)
+		return REFUSED_CONFLICT;
+	if (holds_our_bytes(r, path, &now, fd, size)) {
+		if (info)
+			*info = now;
+		return REFUSED_OURS;
+	}
+	if (!if_match || !*if_match)
+		return REFUSED_CONFLICT;
+	http_etag_copy(want, if_match);
+	return strcmp(now.etag, want) == 0 ? REFUSED_TOO_RECENT : REFUSED_CONFLICT;
 }
 
 static int put_once(struct remote *r, const char *path, const char *url, int fd, uint64_t size,
@@ -376,12 +402,6 @@ static int put_once(struct remote *r, const char *path, const char *url, int fd,
 	int rc = http_perform(w->http, &req, &resp);
 	if (rc == 0)
 		rc = resp.status == 405 ? -EISDIR : http_status_errno(resp.status);
-	/* a refused condition is no conflict when the object already holds our
-	 * bytes: a lost answer, or an upload replayed from the queue after a crash */
-	if (rc == -ESTALE && holds_our_version(r, path, fd, size, info)) {
-		http_response_free(&resp);
-		return 0;
-	}
 	if (rc == 0 && info) {
 		/* Not every server returns the new ETag with the PUT: ask for it then
 		 * (another writer in between would make it the ETag of their version). */
@@ -396,14 +416,15 @@ static int put_once(struct remote *r, const char *path, const char *url, int fd,
 	return rc;
 }
 
-/* Did an If-Match fail only because the object changed within the current
- * second (Apache's weak ETag, see the top)? Then its ETag still matches. */
-static bool refused_as_too_recent(struct remote *r, const char *path, const char *if_match)
+/* put_once, and *why a refused condition was refused: no conflict when the
+ * object holds our bytes already. */
+static int put_explained(struct remote *r, const char *path, const char *url, int fd,
+			 uint64_t size, const struct curl_slist *headers, const char *if_match,
+			 struct remote_info *info, enum refusal *why)
 {
-	struct remote_info now;
-	char want[REMOTE_ETAG_MAX];
-	http_etag_copy(want, if_match);
-	return webdav_head(r, path, &now) == 0 && !now.is_dir && strcmp(now.etag, want) == 0;
+	int rc = put_once(r, path, url, fd, size, headers, info);
+	*why = rc == -ESTALE ? why_refused(r, path, fd, size, if_match, info) : REFUSED_CONFLICT;
+	return *why == REFUSED_OURS ? 0 : rc;
 }
 
 static int webdav_put(struct remote *r, const char *path, int fd, uint64_t size,
@@ -412,11 +433,12 @@ static int webdav_put(struct remote *r, const char *path, int fd, uint64_t size,
 	char *url = url_for(webdav_of(r), path, false);
 	char *cond = condition_header(if_match);
 	struct curl_slist *headers = cond ? curl_slist_append(NULL, cond) : NULL;
-	int rc = !url || (if_match && !headers) ? -ENOMEM
-		: put_once(r, path, url, fd, size, headers, info);
-	if (rc == -ESTALE && if_match && *if_match && refused_as_too_recent(r, path, if_match)) {
+	enum refusal why = REFUSED_CONFLICT;
+	int rc = !url || (if_match && !headers)
+		? -ENOMEM : put_explained(r, path, url, fd, size, headers, if_match, info, &why);
+	if (why == REFUSED_TOO_RECENT) {
 		sleep(1); /* the ETag becomes strong once its second is over */
-		rc = put_once(r, path, url, fd, size, headers, info);
+		rc = put_explained(r, path, url, fd, size, headers, if_match, info, &why);
 	}
 	curl_slist_free_all(headers);
 	free(cond);

@@ -19,6 +19,20 @@
 
 #define HEAD_MAX 65536
 #define IO_TIMEOUT_S 10
+#define METHODS_MAX 16
+
+/* What becomes of a chosen request's answer. */
+enum fault {
+	FAULT_NONE,
+	FAULT_RESET,   /* the client's connection is reset */
+	FAULT_REPLACE, /* the client gets another status (or none), then a close */
+	FAULT_CUT,     /* the client gets the head and part of the body, then a close */
+};
+
+struct method_count {
+	char method[16];
+	int n;
+};
 
 struct lossy_proxy {
 	int listen_fd, port, server_port;
@@ -26,7 +40,10 @@ struct lossy_proxy {
 	pthread_mutex_t lock;
 	char method[16];
 	char part[64];    /* the request line must hold this too ("": anything) */
+	enum fault fault;
+	int status;       /* FAULT_REPLACE's */
 	int lose_left, lost;
+	struct method_count requests[METHODS_MAX];
 	int connections;  /* threads serving one */
 	pthread_cond_t done;
 	bool stopping;
@@ -115,23 +132,39 @@ static bool forward_request(int client, int server, char *buf, size_t head_len, 
 	return true;
 }
 
-/* Is this request's answer to be lost? */
-static bool take_loss(struct lossy_proxy *p, const char *head)
+/* Count a request of the method that head starts with (n bytes); under p->lock. */
+static void count_request(struct lossy_proxy *p, const char *head, size_t n)
+{
+	for (int i = 0; i < METHODS_MAX; i++) {
+		struct method_count *c = &p->requests[i];
+		if (!c->method[0] && n < sizeof c->method)
+			memcpy(c->method, head, n);
+		if (strlen(c->method) == n && strncmp(c->method, head, n) == 0) {
+			c->n++;
+			return;
+		}
+	}
+}
+
+/* Count the request of head; what becomes of its answer (*status: FAULT_REPLACE's). */
+static enum fault take_fault(struct lossy_proxy *p, const char *head, int *status)
 {
 	size_t n = strcspn(head, " "), line = strcspn(head, "\r");
 	char *part;
-	bool lose;
+	enum fault fault = FAULT_NONE;
 
 	pthread_mutex_lock(&p->lock);
+	count_request(p, head, n);
 	part = strstr(head, p->part);
-	lose = p->lose_left > 0 && n == strlen(p->method) && strncmp(head, p->method, n) == 0 &&
-	       part && part < head + line;
-	if (lose) {
+	if (p->lose_left > 0 && n == strlen(p->method) && strncmp(head, p->method, n) == 0 &&
+	    part && part < head + line) {
 		p->lose_left--;
 		p->lost++;
+		fault = p->fault;
+		*status = p->status;
 	}
 	pthread_mutex_unlock(&p->lock);
-	return lose;
+	return fault;
 }
 
 /* Close with a TCP reset, not a FIN. */
@@ -161,27 +194,59 @@ static bool relay_answer(int server, int client, char *buf)
 	}
 }
 
+/* Pass the head of the server's answer and half of its body (as far as
+ * it came in the first HEAD_MAX bytes) to the client. */
+static void relay_part(int server, int client, char *buf)
+{
+	size_t have, head_len = read_head(server, buf, &have);
+	unsigned long long keep = head_len + content_length(buf) / 2;
+
+	while (head_len && have < keep && have < HEAD_MAX) {
+		ssize_t r = recv(server, buf + have, HEAD_MAX - have, 0);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	if (head_len)
+		send_all(client, buf, keep < have ? keep : have);
+}
+
+/* Answer the client as fault says, once the server answered (and so acted). */
+static void answer_with_fault(enum fault fault, int status, int server, int client, char *buf)
+{
+	if (fault == FAULT_CUT) {
+		relay_part(server, client, buf);
+		return;
+	}
+	recv(server, buf, 1, 0);
+	if (fault == FAULT_REPLACE && status) {
+		int n = snprintf(buf, HEAD_MAX, "HTTP/1.1 %d Injected\r\nContent-Length: 0\r\n"
+					       "Connection: close\r\n\r\n", status);
+		send_all(client, buf, (size_t)n);
+	}
+}
+
 /* The requests of one client connection, over one server connection. */
 static void handle(struct lossy_proxy *p, int client, char *buf)
 {
-	int server = connect_server(p->server_port);
-	bool lose = false;
+	int server = connect_server(p->server_port), status = 0;
+	enum fault fault = FAULT_NONE;
 
-	while (buf && server >= 0 && !lose) {
+	while (buf && server >= 0 && fault == FAULT_NONE) {
 		size_t have, head_len = read_head(client, buf, &have);
 		if (!head_len)
 			break;
-		lose = take_loss(p, buf); /* before buf holds the body */
+		fault = take_fault(p, buf, &status); /* before buf holds the body */
 		if (!forward_request(client, server, buf, head_len, have))
 			break;
-		if (lose) /* the server acted on it once it answers */
-			recv(server, buf, 1, 0);
+		if (fault != FAULT_NONE)
+			answer_with_fault(fault, status, server, client, buf);
 		else if (!relay_answer(server, client, buf))
 			break;
 	}
 	if (server >= 0)
 		close(server);
-	if (lose)
+	if (fault == FAULT_RESET)
 		reset_close(client);
 	else
 		close(client);
@@ -296,13 +361,32 @@ int lossy_proxy_port(const struct lossy_proxy *p)
 	return p->port;
 }
 
-void lossy_proxy_lose(struct lossy_proxy *p, const char *method, const char *part, int n)
+static void set_fault(struct lossy_proxy *p, const char *method, const char *part, int n,
+		      enum fault fault, int status)
 {
 	pthread_mutex_lock(&p->lock);
 	snprintf(p->method, sizeof p->method, "%s", method);
 	snprintf(p->part, sizeof p->part, "%s", part ? part : "");
 	p->lose_left = n;
+	p->fault = fault;
+	p->status = status;
 	pthread_mutex_unlock(&p->lock);
+}
+
+void lossy_proxy_lose(struct lossy_proxy *p, const char *method, const char *part, int n)
+{
+	set_fault(p, method, part, n, FAULT_RESET, 0);
+}
+
+void lossy_proxy_replace(struct lossy_proxy *p, const char *method, const char *part, int n,
+			 int status)
+{
+	set_fault(p, method, part, n, FAULT_REPLACE, status);
+}
+
+void lossy_proxy_cut(struct lossy_proxy *p, const char *method, const char *part, int n)
+{
+	set_fault(p, method, part, n, FAULT_CUT, 0);
 }
 
 int lossy_proxy_lost(struct lossy_proxy *p)
@@ -311,6 +395,18 @@ int lossy_proxy_lost(struct lossy_proxy *p)
 
 	pthread_mutex_lock(&p->lock);
 	n = p->lost;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+int lossy_proxy_requests(struct lossy_proxy *p, const char *method)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < METHODS_MAX; i++)
+		if (strcmp(p->requests[i].method, method) == 0)
+			n = p->requests[i].n;
 	pthread_mutex_unlock(&p->lock);
 	return n;
 }

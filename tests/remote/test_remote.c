@@ -4,6 +4,7 @@
  * folder at URL must exist and be empty. Prints TAP-like lines and a final
  * "N passed, N failed". */
 #include "backends/remote.h"
+#include "backends/store.h"
 #include "lossy_proxy.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,6 +115,32 @@ static struct remote *open_remote(const char *u, int *rc_out)
 	if (rc_out)
 		*rc_out = rc;
 	return rc ? NULL : r;
+}
+
+/* ---- the log ---- */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[1024]; /* the last line logged as an error */
+
+static void log_line(int prio, const char *line)
+{
+	fprintf(stderr, "umbrafs: %s\n", line);
+	if (prio > LOG_ERR)
+		return;
+	pthread_mutex_lock(&log_lock);
+	snprintf(last_error, sizeof last_error, "%s", line);
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* Does the last error line hold both texts? */
+static bool logged_error_has(const char *a, const char *b)
+{
+	pthread_mutex_lock(&log_lock);
+	bool has = strstr(last_error, a) && strstr(last_error, b);
+	if (!has)
+		printf("# last error logged: %s\n", last_error);
+	pthread_mutex_unlock(&log_lock);
+	return has;
 }
 
 /* ---- listing helpers ---- */
@@ -295,6 +323,99 @@ static void test_remove_rmdir(struct remote *r)
 	CHECK_RC(r->ops->remove(r, "d/never"), -ENOENT);
 }
 
+/* ---- the _listed requests (remote.h: mkdir_listed, rmdir_listed, remove_listed) ----
+ * What each still guarantees without the checks it skips: a marker made
+ * meanwhile is not written over, a folder marker's delete leaves what is
+ * below it, and WebDAV's conditional delete never takes a folder or another
+ * version. S3 offers all three; WebDAV only remove_listed (MKCOL checks in
+ * one request already, and a DELETE of a folder would take its content). */
+
+static bool is_folder(struct remote *r, const char *path)
+{
+	struct remote_info info;
+	return r->ops->head(r, path, &info) == 0 && info.is_dir;
+}
+
+static bool exists(struct remote *r, const char *path)
+{
+	struct remote_info info;
+	return r->ops->head(r, path, &info) == 0;
+}
+
+/* Apache gives a file changed in the current second a weak ETag, which no
+ * If-Match meets: wait for the next second (S3 has no such quirk). */
+static void next_second(void)
+{
+	struct timespec t = {1, 100 * 1000 * 1000};
+	if (!is_s3)
+		nanosleep(&t, NULL);
+}
+
+static void test_mkdir_listed(struct remote *r)
+{
+	if (!r->ops->mkdir_listed)
+		return;
+	CHECK_RC(r->ops->mkdir_listed(r, "listed/m"), 0);
+	CHECK(is_folder(r, "listed/m"));
+	CHECK_RC(r->ops->mkdir_listed(r, "listed/m"), -EEXIST); /* made meanwhile: not written over */
+	CHECK_RC(r->ops->mkdir_listed(r, "listed/m/sub"), 0);
+	CHECK(is_folder(r, "listed/m/sub"));
+}
+
+static void test_rmdir_listed(struct remote *r)
+{
+	if (!r->ops->rmdir_listed)
+		return;
+	CHECK_RC(r->ops->mkdir(r, "listed/e"), 0);
+	CHECK_RC(r->ops->rmdir_listed(r, "listed/e"), 0);
+	CHECK(!exists(r, "listed/e"));
+	/* something put there meanwhile stays, and so does its folder */
+	CHECK_RC(r->ops->mkdir(r, "listed/busy"), 0);
+	CHECK_RC(put_bytes(r, "listed/busy/late", "late", 4, NULL, NULL), 0);
+	CHECK_RC(r->ops->rmdir_listed(r, "listed/busy"), 0);
+	CHECK(exists(r, "listed/busy/late"));
+	CHECK(is_folder(r, "listed/busy"));
+}
+
+static void test_remove_listed(struct remote *r)
+{
+	struct remote_info first, second;
+	CHECK_RC(put_bytes(r, "listed/o", "one", 3, NULL, &first), 0);
+	next_second();
+	CHECK_RC(r->ops->remove_listed(r, "listed/o", first.etag), 0);
+	CHECK(!exists(r, "listed/o"));
+	/* a folder where an object was listed: WebDAV refuses (its DELETE would
+	 * take the folder's content), S3 deletes no key of it */
+	CHECK_RC(r->ops->mkdir(r, "listed/f"), 0);
+	CHECK_RC(put_bytes(r, "listed/f/x", "x", 1, NULL, &second), 0);
+	next_second();
+	CHECK_RC(r->ops->remove_listed(r, "listed/f", second.etag), is_s3 ? 0 : -ESTALE);
+	CHECK(exists(r, "listed/f/x"));
+	if (is_s3)
+		return;
+	/* another version than the listed one: refused, kept */
+	CHECK_RC(put_bytes(r, "listed/v", "first", 5, NULL, &first), 0);
+	next_second();
+	CHECK_RC(put_bytes(r, "listed/v", "second version", 14, NULL, &second), 0);
+	next_second();
+	CHECK_RC(r->ops->remove_listed(r, "listed/v", first.etag), -ESTALE);
+	CHECK(exists(r, "listed/v"));
+	CHECK_RC(r->ops->remove_listed(r, "listed/v", second.etag), 0);
+	CHECK(!exists(r, "listed/v"));
+	CHECK_RC(r->ops->remove_listed(r, "listed/v", second.etag), -ENOENT);
+}
+
+static void test_listed(struct remote *r)
+{
+	CHECK(r->ops->remove_listed != NULL);
+	CHECK((r->ops->mkdir_listed != NULL) == is_s3);
+	CHECK((r->ops->rmdir_listed != NULL) == is_s3);
+	CHECK_RC(r->ops->mkdir(r, "listed"), 0);
+	test_mkdir_listed(r);
+	test_rmdir_listed(r);
+	test_remove_listed(r);
+}
+
 /* ---- answers lost after the request reached the server ---- */
 
 /* The port of the server behind url (webdav://user@127.0.0.1:PORT/...) or
@@ -331,18 +452,11 @@ static struct remote *open_through(struct lossy_proxy *p)
  * is lost: the retry meets the effect of its own first attempt (an existing
  * folder, an ETag that changed, a source that is gone, a missing object),
  * which is success, not an error or a conflict. A real conflict stays one. */
-static void test_lost_answers(void)
+static void test_lost_answers(struct lossy_proxy *p, struct remote *r)
 {
-	struct lossy_proxy *p = server_port() ? lossy_proxy_start(server_port()) : NULL;
-	struct remote *r = p ? open_through(p) : NULL;
 	struct remote_info v1, v2, info;
 	uint8_t a[5000], b[7000];
-	int lost = 0;
-	CHECK(r != NULL);
-	if (!r) {
-		lossy_proxy_stop(p);
-		return;
-	}
+	int lost = lossy_proxy_lost(p);
 	fill(a, sizeof a, 11);
 	fill(b, sizeof b, 12);
 	lossy_proxy_lose(p, is_s3 ? "PUT" : "MKCOL", NULL, 1); /* S3: the folder's marker */
@@ -395,7 +509,130 @@ static void test_lost_answers(void)
 	CHECK_RC(r->ops->rmdir(r, "lost"), 0);
 	CHECK(lossy_proxy_lost(p) == ++lost);
 	CHECK_RC(r->ops->head(r, "lost", &info), -ENOENT);
-	r->ops->destroy(r);
+}
+
+/* A gateway's 502 or 504 (or a 408) may come after the server behind it
+ * acted on the request: the retry meets that effect, which is success; so
+ * does the check after a MOVE, which is not retried. */
+static void test_gateway_errors(struct lossy_proxy *p, struct remote *r)
+{
+	int lost = lossy_proxy_lost(p);
+	lossy_proxy_replace(p, is_s3 ? "PUT" : "MKCOL", NULL, 1, 502); /* S3: the folder's marker */
+	CHECK_RC(r->ops->mkdir(r, "gateway"), 0);
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK(is_folder(r, "gateway"));
+	CHECK_RC(put_bytes(r, "gateway/obj", "abc", 3, NULL, NULL), 0);
+	lossy_proxy_replace(p, is_s3 ? "DELETE" : "MOVE", NULL, 1, 502);
+	CHECK_RC(r->ops->move(r, "gateway/obj", "gateway/moved", false), 0);
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK(!exists(r, "gateway/obj"));
+	CHECK(get_equals(r, "gateway/moved", 0, 0, (const uint8_t *)"abc", 3));
+	lossy_proxy_replace(p, "DELETE", NULL, 1, 504);
+	CHECK_RC(r->ops->remove(r, "gateway/moved"), 0);
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK(!exists(r, "gateway/moved"));
+	lossy_proxy_replace(p, "DELETE", NULL, 1, 408);
+	CHECK_RC(r->ops->rmdir(r, "gateway"), 0);
+	CHECK(lossy_proxy_lost(p) == ++lost);
+	CHECK(!exists(r, "gateway"));
+}
+
+/* The remote of url with https where the server speaks plain http. */
+static struct remote *open_tls_to_plain(void)
+{
+	char tls[512], *saved;
+	struct remote *r;
+	if (is_s3) {
+		snprintf(tls, sizeof tls, "https://127.0.0.1:%d", server_port());
+		with_env("AWS_ENDPOINT_URL", tls, &saved);
+		r = open_remote(url, NULL);
+		restore_env("AWS_ENDPOINT_URL", saved);
+		return r;
+	}
+	snprintf(tls, sizeof tls, "webdavs://%s", url + strlen("webdav://"));
+	return open_remote(tls, NULL);
+}
+
+/* A server that cannot be reached or whose connection breaks off is
+ * unreachable: the errnos the cache works offline on, and a log line that
+ * names the server and gives curl's words. One try per request. */
+static void test_unreachable(struct lossy_proxy *p)
+{
+	char *saved, server[64];
+	uint8_t *buf;
+	size_t n;
+	struct remote_info info;
+	with_env("UMBRAFS_HTTP_TRIES", "1", &saved);
+	struct remote *r = open_through(p), *tls = open_tls_to_plain();
+	restore_env("UMBRAFS_HTTP_TRIES", saved);
+	CHECK(r && tls);
+	if (r) {
+		snprintf(server, sizeof server, "server 127.0.0.1:%d unreachable", lossy_proxy_port(p));
+		lossy_proxy_cut(p, "GET", NULL, 1); /* closed within the body */
+		CHECK_RC(get_bytes(r, "d/AbC=-_x==.c9r", 0, 0, &buf, &n), -ECONNRESET);
+		free(buf);
+		CHECK(logged_error_has(server, "transfer closed"));
+		lossy_proxy_replace(p, "GET", NULL, 1, 0); /* closed without an answer */
+		CHECK_RC(get_bytes(r, "d/AbC=-_x==.c9r", 0, 0, &buf, &n), -ECONNRESET);
+		free(buf);
+		CHECK(logged_error_has(server, "Empty reply"));
+		r->ops->destroy(r);
+	}
+	if (tls) { /* the TLS handshake fails */
+		snprintf(server, sizeof server, "server 127.0.0.1:%d unreachable", server_port());
+		CHECK_RC(tls->ops->head(tls, "d", &info), -ECONNRESET);
+		CHECK(logged_error_has(server, "SSL"));
+		tls->ops->destroy(tls);
+	}
+}
+
+/* A refused conditional PUT looks at the object once (one PROPFIND) to
+ * tell a conflict from its own earlier success or from a change within the
+ * current second (Apache's weak ETag); the bytes are compared only when the
+ * sizes are equal. */
+static void test_refused_put_requests(struct lossy_proxy *p, struct remote *r)
+{
+	uint8_t a[2000], b[2000];
+	struct remote_info v1, v2;
+	fill(a, sizeof a, 14);
+	fill(b, sizeof b, 15);
+	CHECK_RC(put_bytes(r, "d/refused", a, sizeof a, NULL, &v1), 0);
+	next_second();
+	CHECK_RC(put_bytes(r, "d/refused", b, sizeof b, NULL, &v2), 0);
+	next_second();
+	int propfinds = lossy_proxy_requests(p, "PROPFIND"), gets = lossy_proxy_requests(p, "GET");
+	CHECK_RC(put_bytes(r, "d/refused", a, sizeof a, v1.etag, NULL), -ESTALE);
+	CHECK(lossy_proxy_requests(p, "PROPFIND") - propfinds == 1);
+	CHECK(lossy_proxy_requests(p, "GET") - gets == 1);
+	CHECK(get_equals(r, "d/refused", 0, 0, b, sizeof b));
+	/* changed within the current second: refused, looked at, sent again
+	 * once the second is over (unless the second was over already) */
+	CHECK_RC(put_bytes(r, "d/refused", a, sizeof a, NULL, &v1), 0);
+	propfinds = lossy_proxy_requests(p, "PROPFIND");
+	int puts = lossy_proxy_requests(p, "PUT");
+	CHECK_RC(put_bytes(r, "d/refused", b, sizeof b, v1.etag, NULL), 0);
+	printf("# PUT If-Match just after a change: %d PUT, %d PROPFIND\n",
+	       lossy_proxy_requests(p, "PUT") - puts, lossy_proxy_requests(p, "PROPFIND") - propfinds);
+	CHECK(lossy_proxy_requests(p, "PROPFIND") - propfinds ==
+	      lossy_proxy_requests(p, "PUT") - puts - 1);
+	CHECK(get_equals(r, "d/refused", 0, 0, b, sizeof b));
+	CHECK_RC(r->ops->remove(r, "d/refused"), 0);
+}
+
+/* Faults between the remote and its server, through a lossy_proxy. */
+static void test_through_proxy(void)
+{
+	struct lossy_proxy *p = server_port() ? lossy_proxy_start(server_port()) : NULL;
+	struct remote *r = p ? open_through(p) : NULL;
+	CHECK(r != NULL);
+	if (r) {
+		test_lost_answers(p, r);
+		test_gateway_errors(p, r);
+		test_unreachable(p);
+		if (!is_s3) /* the quirk and the requests of WebDAV's put */
+			test_refused_put_requests(p, r);
+		r->ops->destroy(r);
+	}
 	lossy_proxy_stop(p);
 }
 
@@ -616,6 +853,7 @@ static void test_server_down(void)
 	CHECK_RC(r->ops->head(r, "d", &info), -ECONNREFUSED);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	CHECK(t1.tv_sec - t0.tv_sec < 10);
+	CHECK(logged_error_has("server 127.0.0.1:1 unreachable", "Failed to connect"));
 	r->ops->destroy(r);
 }
 
@@ -638,6 +876,7 @@ int main(int argc, char **argv)
 	url = argv[1];
 	is_s3 = strncmp(url, "s3://", 5) == 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	store_set_log(log_line);
 	struct remote *r = open_remote(url, NULL);
 	if (!r)
 		return 1;
@@ -648,7 +887,8 @@ int main(int argc, char **argv)
 	test_list(r);
 	test_move(r);
 	test_remove_rmdir(r);
-	test_lost_answers();
+	test_listed(r);
+	test_through_proxy();
 	test_many(r);
 	test_big(r);
 	test_wrong_credentials();
