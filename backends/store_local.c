@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 struct local_store {
@@ -294,15 +296,40 @@ static int read_fd_all(int fd, size_t max, uint8_t **out, size_t *out_len)
 	return 0;
 }
 
+/* openat path below the store's root, never waiting for another process: a
+ * FIFO or device planted in the store would block open() or read() for
+ * good, and with it the request. Anything but a regular file or a folder is
+ * damage: refused with EIO and logged. (O_NONBLOCK changes nothing for a
+ * regular file.) Returns the fd or -errno. */
+static int open_object(struct store *s, const char *path, int oflags, mode_t mode)
+{
+	int fd = openat(local_root(s), path, oflags | O_NONBLOCK, mode);
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+		return fd;
+	close(fd);
+	store_log(LOG_ERR, "%s: a %s, not a regular file: refused as damaged", path,
+		  S_ISFIFO(st.st_mode) ? "FIFO" : S_ISSOCK(st.st_mode) ? "socket" : "device");
+	return -EIO;
+}
+
 static int local_read_all(struct store *s, const char *path, size_t max, uint8_t **buf, size_t *len)
 {
 	int fd, rc;
 
 	if (!store_path_is_valid(path, false))
 		return -EINVAL;
-	fd = openat(local_root(s), path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open_object(s, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = read_fd_all(fd, max, buf, len);
 	close(fd);
 	return rc;
@@ -425,16 +452,15 @@ static int local_open(struct store *s, const char *path, unsigned flags, struct 
 	o = malloc(sizeof *o);
 	if (!o)
 		return -ENOMEM;
-	fd = openat(local_root(s), path, oflags, 0644);
+	fd = open_object(s, path, oflags, 0644);
 	/* An object we may not write (read-only file or file system) can still
 	 * be read; writes then fail with EBADF. Truncation needs write access. */
-	if (fd < 0 && (errno == EACCES || errno == EROFS) && (oflags & O_ACCMODE) == O_RDWR &&
+	if ((fd == -EACCES || fd == -EROFS) && (oflags & O_ACCMODE) == O_RDWR &&
 	    !(flags & STORE_O_TRUNC))
-		fd = openat(local_root(s), path, (oflags & ~O_ACCMODE) | O_RDONLY, 0644);
+		fd = open_object(s, path, (oflags & ~O_ACCMODE) | O_RDONLY, 0644);
 	if (fd < 0) {
-		int rc = -errno;
 		free(o);
-		return rc;
+		return fd;
 	}
 	o->base.store = s;
 	o->fd = fd;

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -279,4 +280,63 @@ def test_truncated_object(damaged, keep_of_chunk1):
             raise AssertionError(f"read {len(data)} bytes of a truncated object, no EIO")
     assert info.value.errno == errno.EIO
     assert m.wait_for_log(obj), m.log_text()
+    assert_still_serving(m)
+
+
+# An object the store holds as something else than a regular file: a FIFO
+# someone planted blocks open() until a writer comes, which would hold the
+# request (and with it the thread serving requests) for good.
+OPEN_AND_READ = """
+import os, sys
+try:
+    if os.path.isdir(sys.argv[1]):
+        os.listdir(sys.argv[1])
+    else:
+        with open(sys.argv[1], "rb") as f:
+            f.read()
+except OSError as e:
+    sys.exit(e.errno)
+"""
+
+
+def errno_of_reading(m, path, seconds=20):
+    """Read path (a file) or list it (a folder) of mount m in a child process;
+    the errno it failed with, 0 if none. A child still waiting after seconds
+    fails the test: the file system hung (the daemon is killed, as a child
+    waiting for a request the daemon holds cannot be killed)."""
+    proc = subprocess.Popen([sys.executable, "-c", OPEN_AND_READ, str(path)])
+    try:
+        return proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        m.kill()
+        proc.wait()
+        pytest.fail(f"reading {path} still waited after {seconds} s")
+
+
+def replace_by_fifo(path):
+    os.unlink(path)
+    os.mkfifo(path)
+
+
+def test_file_object_replaced_by_a_fifo(damaged):
+    m, obj = damaged
+    replace_by_fifo(m.store / obj)
+    m.start()
+    assert errno_of_reading(m, m.mnt / "victim.bin") == errno.EIO
+    assert m.wait_for_log(obj), m.log_text()
+    assert_still_serving(m)
+
+
+def test_folder_file_replaced_by_a_fifo(vault, mount_factory):
+    m = mount_factory(vault, expect_errors=True)
+    before = store_files(vault.store)
+    (m.mnt / "folder").mkdir()
+    (m.mnt / "bystander.bin").write_bytes(BYSTANDER)
+    dir_files = [f for f in store_files(vault.store) - before if f.endswith("/dir.c9r")]
+    assert len(dir_files) == 1, dir_files
+    m.stop()
+    replace_by_fifo(vault.store / dir_files[0])
+    m.start()
+    assert errno_of_reading(m, m.mnt / "folder") in (errno.EIO, errno.ENOENT)
+    assert m.wait_for_log(dir_files[0]), m.log_text()
     assert_still_serving(m)

@@ -279,6 +279,7 @@ def test_fsck_flipped_chunk_names_the_object_not_the_file(filled):
     ("dir-file", "not a 36-byte directory id"),
     ("symlink", "symlink target does not authenticate"),
     ("moved", "name does not decrypt in this directory"),
+    ("fifo", "cannot read: Input/output error"),  # never waits for a writer
 ])
 def test_fsck_finds_damage(filled, damage, expect):
     store = filled.store
@@ -297,6 +298,10 @@ def test_fsck_finds_damage(filled, damage, expect):
         dir_files(store)[1].write_text("too short")
     elif damage == "symlink":
         flip_byte(the_object(store, name="symlink.c9r"), HEADER + 3)
+    elif damage == "fifo":
+        obj = big_object(store)
+        obj.unlink()
+        os.mkfifo(obj)
     elif damage == "moved":  # a file moved into another directory's content folder
         root_link = the_object(store, name="symlink.c9r").parent
         obj = big_object(store)
