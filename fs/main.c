@@ -22,6 +22,7 @@
 #include "fs/commands.h"
 #include "fs/idle.h"
 #include "fs/log.h"
+#include "fs/loop.h"
 #include "fs/ops.h"
 #include "fs/password.h"
 #include "fs/vault.h"
@@ -376,19 +377,6 @@ static char *fuse_options(const struct cli *c, const char *location)
 	return opts;
 }
 
-static int serve(struct fuse_session *se)
-{
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	int rc;
-
-	if (!cfg)
-		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	rc = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return rc;
-}
-
 /* The idle watcher unmounts by absolute path: the background process has
  * left the working directory by then. Sets errno on failure. */
 static int start_idle_watch(struct fs *fs, const char *mountpoint, unsigned seconds,
@@ -424,8 +412,10 @@ static int run_mount(const struct cli *c, struct vault *v)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	if (fuse_set_signal_handlers(se) != 0)
+	if (loop_catch_signals(se) != 0) {
+		fail("cannot set up the signal handlers");
 		goto out;
+	}
 	if (fuse_session_mount(se, mountpoint) != 0) {
 		fail("cannot mount on %s (see the message above)", mountpoint);
 		goto out_handlers;
@@ -438,7 +428,7 @@ static int run_mount(const struct cli *c, struct vault *v)
 	if (!c->foreground)
 		detach();
 	log_info("mounted %s on %s", v->store->location, mountpoint);
-	rc = serve(se);
+	rc = loop_run(se, fs_request_is_quick, &fs);
 	if (rc > 0) /* SIGTERM, SIGINT or SIGHUP: a stop as asked for, not a failure */
 		log_info("stopping on %s", strsignal(rc));
 	rc = rc >= 0 ? EXIT_OK : EXIT_ERROR;
@@ -447,7 +437,7 @@ out_unmount:
 	fuse_session_unmount(se);
 	log_info("unmounted %s", mountpoint);
 out_handlers:
-	fuse_remove_signal_handlers(se);
+	loop_release_signals();
 out:
 	if (se)
 		fuse_session_destroy(se);

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <linux/fuse.h> /* the opcodes, for fs_request_is_quick */
 #include <stdio.h> /* RENAME_NOREPLACE */
 #include <stdlib.h>
 #include <string.h>
@@ -1601,6 +1602,54 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 }
 
+/* Quick: what touches only memory and the local store's metadata, and reads
+ * and writes of one chunk at most (on a local store: a system call and up to
+ * two chunk decryptions). Slow: anything that may wait for a remote store;
+ * larger reads and writes; what waits for a disk's fsync (fsync, and mkdir,
+ * symlink and opendir, which write or read a whole directory file or listing). */
+bool fs_request_is_quick(void *ctx, uint32_t opcode, uint32_t size)
+{
+	const struct fs *fs = ctx;
+
+	switch (opcode) {
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_INTERRUPT:
+		return true;
+	case FUSE_READ:
+	case FUSE_WRITE:
+		return fs->local && size <= CRY_CHUNK_PLAIN;
+	case FUSE_INIT:
+	case FUSE_LOOKUP:
+	case FUSE_GETATTR:
+	case FUSE_SETATTR:
+	case FUSE_READLINK:
+	case FUSE_MKNOD:
+	case FUSE_CREATE:
+	case FUSE_UNLINK:
+	case FUSE_RMDIR:
+	case FUSE_RENAME:
+	case FUSE_RENAME2:
+	case FUSE_LINK:
+	case FUSE_OPEN:
+	case FUSE_FLUSH:
+	case FUSE_RELEASE:
+	case FUSE_STATFS:
+	case FUSE_READDIR:
+	case FUSE_READDIRPLUS:
+	case FUSE_RELEASEDIR:
+	case FUSE_FSYNCDIR:
+	case FUSE_ACCESS:
+	case FUSE_GETXATTR:
+	case FUSE_SETXATTR:
+	case FUSE_LISTXATTR:
+	case FUSE_REMOVEXATTR:
+		return fs->local;
+	default:
+		return false;
+	}
+}
+
 int fs_init(struct fs *fs, struct vault *v)
 {
 	char *root = vault_content_dir(v, "");
@@ -1612,6 +1661,7 @@ int fs_init(struct fs *fs, struct vault *v)
 	 * the vault, another mount) show within this many seconds */
 	fs->timeout = 10.0;
 	fs->chown_new = geteuid() == 0;
+	fs->local = !store_is_cache(v->store);
 	pthread_mutex_init(&fs->open_dirs_lock, NULL);
 	fs->nodes = root ? node_table_new(root) : NULL;
 	free(root);

@@ -16,6 +16,7 @@ struct fs {
 	struct node_table *nodes;
 	double timeout; /* seconds the kernel may cache entries and attributes */
 	bool chown_new; /* running as root: new nodes belong to the caller */
+	bool local;     /* a local store, not a remote one behind the cache */
 	atomic_uint_fast64_t requests; /* handler calls so far: activity for -o idle= */
 	atomic_int_fast64_t full_logged_at; /* when a full store was last logged */
 	/* directory handles not released yet: fs_destroy frees what is left,
@@ -27,6 +28,10 @@ struct fs {
 /* Set up fs for vault v; -errno on failure. */
 int fs_init(struct fs *fs, struct vault *v);
 void fs_destroy(struct fs *fs);
+
+/* loop.h's quick(): may the thread reading requests serve this one itself,
+ * or could it hold up the requests behind it? fs is the struct fs. */
+bool fs_request_is_quick(void *fs, uint32_t opcode, uint32_t size);
 
 extern const struct fuse_lowlevel_ops fs_ops;
 
