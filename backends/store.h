@@ -178,6 +178,12 @@ bool store_path_is_valid(const char *path, bool allow_root);
 /* The local-folder store rooted at dir (which must exist). */
 int store_local_open(const char *dir, struct store **out, char **err);
 
+/* Do s's operations take about a system call's time (a local folder on a
+ * local disk), rather than maybe waiting for a network or another process
+ * (a remote store; a local folder on NFS, SMB, Ceph, 9P, AFS or a FUSE file
+ * system such as sshfs or a sync client's)? */
+bool store_is_quick(struct store *s);
+
 /* For the openers above (and backends' own): if err is not NULL, set *err to
  * a malloc'd message formatted as printf (NULL if that allocation fails);
  * returns code, a -errno. */

@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -562,6 +564,29 @@ static int open_root(const char *dir, char **err)
 		return store_fail(err, -ENOTDIR, "%s: not a folder", dir);
 	default:
 		return store_fail(err, -errno, "%s: %s", dir, strerror(errno));
+	}
+}
+
+bool store_is_quick(struct store *s)
+{
+	struct statfs st;
+
+	if (s->ops != &local_ops || fstatfs(local_root(s), &st) < 0)
+		return false;
+	switch (st.f_type) {
+	case NFS_SUPER_MAGIC:
+	case SMB_SUPER_MAGIC:
+	case SMB2_SUPER_MAGIC:
+	case CIFS_SUPER_MAGIC:
+	case CEPH_SUPER_MAGIC:
+	case V9FS_MAGIC:
+	case AFS_SUPER_MAGIC:
+	case AFS_FS_MAGIC:
+	case CODA_SUPER_MAGIC:
+	case FUSE_SUPER_MAGIC:
+		return false;
+	default:
+		return true;
 	}
 }
 

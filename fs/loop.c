@@ -112,10 +112,19 @@ static int start_thread_locked(struct loop *l)
 	return 0;
 }
 
-/* Before serving a slow request: another thread reads meanwhile, a waiting
- * one or a new one. With none to be had, reading resumes after this request. */
-static void hand_over_reading(struct loop *l)
+/* The loop whose reading this thread holds, while it does; NULL in others. */
+static _Thread_local struct loop *held_reading;
+
+/* Before a slow request or a slow part of one: another thread reads
+ * meanwhile, a waiting one or a new one. With none to be had, reading
+ * resumes after this request. */
+void loop_hand_over(void)
 {
+	struct loop *l = held_reading;
+
+	if (!l)
+		return;
+	held_reading = NULL;
 	pthread_mutex_lock(&l->lock);
 	l->reading = false;
 	if (l->followers)
@@ -151,29 +160,29 @@ static int receive(struct loop *l, struct fuse_buf *buf)
 }
 
 /* As reader: read and serve requests while they are quick; hand the reading
- * over before serving a slow one. false: the loop ends. */
+ * over before serving a slow one (or when its handler finds it slow:
+ * loop_hand_over). false: the loop ends. */
 static bool read_and_serve(struct loop *l, struct fuse_buf *buf)
 {
 	int rc;
 
-	for (;;) {
+	held_reading = l;
+	while (held_reading) {
 		rc = receive(l, buf);
 		if (rc == -EINTR)
 			continue;
 		if (rc <= 0) { /* 0: unmounted */
+			held_reading = NULL;
 			pthread_mutex_lock(&l->lock);
 			end_loop_locked(l, rc);
 			pthread_mutex_unlock(&l->lock);
 			return false;
 		}
-		if (request_is_quick(l, buf)) {
-			fuse_session_process_buf(l->se, buf);
-			continue;
-		}
-		hand_over_reading(l);
+		if (!request_is_quick(l, buf))
+			loop_hand_over();
 		fuse_session_process_buf(l->se, buf);
-		return true;
 	}
+	return true;
 }
 
 static void free_buffer(void *arg)
@@ -207,18 +216,22 @@ static void stop_threads(struct loop *l)
 	for (unsigned i = 0; i < n; i++)
 		pthread_cancel(l->threads[i]);
 	pthread_mutex_unlock(&l->lock);
-	/* no thread starts after stop: hand_over_reading runs before serving, and
-	 * every thread that could call it has seen stop or is cancelled in read() */
+	/* none starts after stop (start_thread_locked): n are all there are */
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(l->threads[i], NULL);
 }
 
 int loop_catch_signals(struct fuse_session *se)
 {
+	int rc;
+
 	if (sem_init(&loop_ended, 0, 0) < 0)
 		return -errno;
 	signalled_session = se;
-	return set_signal_actions(end_on_signal, SIG_IGN);
+	rc = set_signal_actions(end_on_signal, SIG_IGN);
+	if (rc)
+		loop_release_signals();
+	return rc;
 }
 
 void loop_release_signals(void)

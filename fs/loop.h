@@ -31,4 +31,11 @@ void loop_release_signals(void);
  * quick(ctx, ...) is called from the serving threads. */
 int loop_run(struct fuse_session *se, loop_quick_fn quick, void *ctx);
 
+/* For a handler that finds its request slower than its kind said (a write
+ * far past the end, a name that needs a durable write) or that is about to
+ * wait for a lock a slow request may hold: the reading of requests goes on
+ * in another thread from now on. Does nothing in a thread that does not
+ * hold the reading (or already handed it over). */
+void loop_hand_over(void);
+
 #endif

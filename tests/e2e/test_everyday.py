@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import (PASSWORD, SAMPLE_VAULTS, UMBRAFS, copy_vault, needs_umbrafs,
+from conftest import (PASSWORD, SAMPLE_VAULTS, UMBRAFS, copy_vault, init_vault, needs_umbrafs,
                       run_umbrafs, unmount, walk, write_password)
 
 # Local store only: these tests read, damage and repair the store's files directly
@@ -716,6 +716,21 @@ fusermount3 -u "{mnt}"
 def test_foreground_mount_logs_to_stderr(filled, mount_factory):
     m = mount_factory(filled)
     assert m.wait_for_log("umbrafs: info: mounted", str(filled.store))
+    assert not m.wait_for_log("network or FUSE", timeout=0)
+
+
+def test_vault_inside_a_fuse_mount(filled, mount_factory, tmp_path):
+    """A store on a network or FUSE file system (here: inside another umbrafs
+    mount), where any request may wait: the mount says so (its requests are
+    all served by worker threads), and the vault works."""
+    outer = mount_factory(filled)
+    inner_vault = init_vault(outer.mnt / "inner-store", write_password(tmp_path / "inner-pw"))
+    inner = mount_factory(inner_vault)
+    assert inner.wait_for_log("mounted", "on a network or FUSE file system"), inner.log_text()
+    (inner.mnt / "folder").mkdir()
+    (inner.mnt / "folder" / "a.txt").write_bytes(b"stacked")
+    assert (inner.mnt / "folder" / "a.txt").read_bytes() == b"stacked"
+    inner.stop()  # before the mount it lies in
 
 
 
