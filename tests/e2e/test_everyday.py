@@ -726,11 +726,14 @@ def test_vault_inside_a_fuse_mount(filled, mount_factory, tmp_path):
     outer = mount_factory(filled)
     inner_vault = init_vault(outer.mnt / "inner-store", write_password(tmp_path / "inner-pw"))
     inner = mount_factory(inner_vault)
-    assert inner.wait_for_log("mounted", "on a network or FUSE file system"), inner.log_text()
-    (inner.mnt / "folder").mkdir()
-    (inner.mnt / "folder" / "a.txt").write_bytes(b"stacked")
-    assert (inner.mnt / "folder" / "a.txt").read_bytes() == b"stacked"
-    inner.stop()  # before the mount it lies in
+    try:
+        assert inner.wait_for_log("mounted", "on a network or FUSE file system"), \
+            inner.log_text()
+        (inner.mnt / "folder").mkdir()
+        (inner.mnt / "folder" / "a.txt").write_bytes(b"stacked")
+        assert (inner.mnt / "folder" / "a.txt").read_bytes() == b"stacked"
+    finally:
+        inner.stop()  # before the mount it lies in
 
 
 
