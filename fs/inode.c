@@ -10,6 +10,7 @@
 
 struct node_table {
 	pthread_mutex_t lock;
+	pthread_mutex_t tree_change_lock;
 	struct node root;
 	struct node **buckets;
 	size_t n_buckets;
@@ -72,6 +73,20 @@ static void hash_grow(struct node_table *t)
 	free(old);
 }
 
+static void node_locks_init(struct node *n)
+{
+	pthread_mutex_init(&n->open_lock, NULL);
+	pthread_rwlock_init(&n->lock, NULL);
+	pthread_mutex_init(&n->attr_lock, NULL);
+}
+
+static void node_locks_destroy(struct node *n)
+{
+	pthread_mutex_destroy(&n->open_lock);
+	pthread_rwlock_destroy(&n->lock);
+	pthread_mutex_destroy(&n->attr_lock);
+}
+
 struct node_table *node_table_new(const char *root_content_dir)
 {
 	struct node_table *t = calloc(1, sizeof(*t));
@@ -90,10 +105,11 @@ struct node_table *node_table_new(const char *root_content_dir)
 		return NULL;
 	}
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->tree_change_lock, NULL);
 	t->root.ino = FUSE_ROOT_ID;
 	t->root.kind = NODE_DIR;
 	t->root.nlookup = 1; /* never forgotten */
-	pthread_rwlock_init(&t->root.lock, NULL);
+	node_locks_init(&t->root);
 	return t;
 }
 
@@ -105,7 +121,7 @@ static void node_free(struct node_table *t, struct node *n)
 		t->all = n->all_next;
 	if (n->all_next)
 		n->all_next->all_prev = n->all_prev;
-	pthread_rwlock_destroy(&n->lock);
+	node_locks_destroy(n);
 	free(n->stored);
 	free(n->content_dir);
 	free(n);
@@ -122,8 +138,9 @@ void node_table_free(struct node_table *t)
 	free(t->buckets);
 	free(t->root.content_dir);
 	free(t->root.stored);
-	pthread_rwlock_destroy(&t->root.lock);
+	node_locks_destroy(&t->root);
 	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->tree_change_lock);
 	free(t);
 }
 
@@ -135,6 +152,16 @@ void node_table_lock(struct node_table *t)
 void node_table_unlock(struct node_table *t)
 {
 	pthread_mutex_unlock(&t->lock);
+}
+
+void node_tree_change_lock(struct node_table *t)
+{
+	pthread_mutex_lock(&t->tree_change_lock);
+}
+
+void node_tree_change_unlock(struct node_table *t)
+{
+	pthread_mutex_unlock(&t->tree_change_lock);
 }
 
 struct node *node_root(struct node_table *t)
@@ -172,7 +199,7 @@ struct node *node_lookup(struct node_table *t, struct node *parent, const char *
 		free(n);
 		return NULL;
 	}
-	pthread_rwlock_init(&n->lock, NULL);
+	node_locks_init(n);
 	n->ino = (fuse_ino_t)(uintptr_t)n;
 	n->parent = parent;
 	n->shortened = shortened;

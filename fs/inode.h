@@ -33,10 +33,24 @@ struct node {
 	unsigned children;     /* nodes whose parent this is */
 	unsigned opens;        /* open file handles */
 
-	/* content I/O and the open file state: reads share it, the rest hold it alone */
+	/* Files. Locks, in this order; none is taken while holding the table
+	 * lock. open_lock: opening and closing the object (of and closed_*).
+	 * lock: content I/O on the open object, held across store requests
+	 * (a whole fetch or upload on a remote store); reads share it, the
+	 * rest hold it alone. attr_lock: what stat answers, never held across
+	 * a store request. */
+	pthread_mutex_t open_lock;
 	pthread_rwlock_t lock;
-	struct open_file *of;  /* files with opens > 0 */
-	/* files, under lock: the object when its last handle closed; reopened
+	pthread_mutex_t attr_lock;
+	struct open_file *of;  /* files with opens > 0; set under open_lock and lock */
+	/* under attr_lock: the open object's attributes and cleartext size, set
+	 * by whoever changes them while holding lock for writing, so that stat
+	 * need not wait for lock */
+	bool of_attr_kept;
+	int of_attr_err;
+	struct store_attr of_attr;
+	uint64_t of_size;
+	/* under open_lock: the object when its last handle closed; reopened
 	 * unchanged, the kernel may keep the file's page cache */
 	bool closed_seen;
 	uint64_t closed_size;
@@ -53,9 +67,16 @@ struct node_table *node_table_new(const char *root_content_dir);
 void node_table_free(struct node_table *t);
 
 /* The table lock guards the tree shape (parent, stored, counts, hashing).
- * Order: table lock before any node lock. */
+ * It is held for short steps only: never across a store request, and never
+ * while waiting for a node's locks, which may be held across one. */
 void node_table_lock(struct node_table *t);
 void node_table_unlock(struct node_table *t);
+
+/* The tree change lock is held across an unlink, rmdir or rename with its
+ * store requests, so that these run one at a time; lookups and stats do not
+ * wait for it. Order: tree change lock before the table lock. */
+void node_tree_change_lock(struct node_table *t);
+void node_tree_change_unlock(struct node_table *t);
 
 struct node *node_root(struct node_table *t);
 /* The node for an inode number the kernel gave us. */

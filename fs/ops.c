@@ -138,6 +138,30 @@ static void fill_stat(const struct node *n, const struct store_attr *a, struct s
 	}
 }
 
+/* The attributes kept of n's open object (false: it has none). Reads and
+ * writes hold n->lock across store requests (a whole fetch or upload on a
+ * remote store), and so may the store's handle of the object: stat waits
+ * for neither. What it answers is the file as it was before or after a
+ * change in progress, never halfway. */
+static bool open_file_stat(struct node *n, struct stat *st, int *rc)
+{
+	struct store_attr a;
+	uint64_t size;
+	bool kept;
+
+	pthread_mutex_lock(&n->attr_lock);
+	kept = n->of_attr_kept;
+	*rc = n->of_attr_err;
+	a = n->of_attr;
+	size = n->of_size;
+	pthread_mutex_unlock(&n->attr_lock);
+	if (kept && !*rc) {
+		fill_stat(n, &a, st);
+		st->st_size = (off_t)size;
+	}
+	return kept;
+}
+
 /* Attributes of n: from its open object when it has one (this also serves
  * files that are open but unlinked), else from the store. */
 static int node_stat(struct fs *fs, struct node *n, struct stat *st)
@@ -145,21 +169,10 @@ static int node_stat(struct fs *fs, struct node *n, struct stat *st)
 	struct store_attr a, kept;
 	bool removed;
 	char *path, *entry;
-	int rc = -ENOENT;
+	int rc;
 
-	if (n->kind == NODE_FILE) {
-		pthread_rwlock_rdlock(&n->lock);
-		if (n->of) {
-			rc = store_fgetattr(n->of->obj, &a);
-			if (!rc) {
-				fill_stat(n, &a, st);
-				st->st_size = (off_t)n->of->size;
-			}
-		}
-		pthread_rwlock_unlock(&n->lock);
-		if (rc != -ENOENT)
-			return rc;
-	}
+	if (n->kind == NODE_FILE && open_file_stat(n, st, &rc))
+		return rc;
 	node_table_lock(fs->nodes);
 	path = node_attr_path(n);
 	entry = n->kind == NODE_DIR ? node_entry_path(n, NULL) : NULL;
@@ -441,22 +454,52 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* ---- open files ---------------------------------------------------------- */
 
-/* Is n's object as it was when its last handle closed? Under n->lock. */
-static bool unchanged_since_close(struct node *n)
+/* Keep the attributes of n's open object for stat (n->lock held for
+ * writing: nothing changes them meanwhile). */
+static void keep_open_attr(struct node *n)
+{
+	struct store_attr a;
+	int rc = store_fgetattr(n->of->obj, &a);
+
+	pthread_mutex_lock(&n->attr_lock);
+	n->of_attr_kept = true;
+	n->of_attr_err = rc;
+	if (!rc)
+		n->of_attr = a;
+	n->of_size = n->of->size;
+	pthread_mutex_unlock(&n->attr_lock);
+}
+
+/* Let go of n->lock, held for writing across a change of n's open object
+ * (if any): stat answers what the change left from here on. */
+static void unlock_after_change(struct node *n)
+{
+	if (n->of)
+		keep_open_attr(n);
+	pthread_rwlock_unlock(&n->lock);
+}
+
+/* Is of, n's object, as it was when its last handle closed? Under n->open_lock. */
+static bool unchanged_since_close(struct node *n, struct open_file *of)
 {
 	struct store_attr a;
 
-	return n->closed_seen && store_fgetattr(n->of->obj, &a) == 0 &&
+	return n->closed_seen && store_fgetattr(of->obj, &a) == 0 &&
 	       a.size == n->closed_size && a.mtime.tv_sec == n->closed_mtime.tv_sec &&
 	       a.mtime.tv_nsec == n->closed_mtime.tv_nsec;
 }
 
-/* Count an open handle of n, opening its object on the first one.
+/* Count an open handle of n, opening its object on the first one: made (may
+ * be NULL; taken over, and closed if n has an object already) is one that
+ * op_create just made. The object is opened under n->open_lock only, so
+ * that a stat of n does not wait for its header to be fetched.
  * keep_cache (may be NULL): may the kernel keep its cached pages of n? Yes
  * while other handles are open (all writes pass through us) or when the
  * object did not change since the last close. */
-static int node_open(struct fs *fs, struct node *n, int flags, bool *keep_cache)
+static int node_open(struct fs *fs, struct node *n, int flags, struct open_file *made,
+		     bool *keep_cache)
 {
+	struct open_file *of = NULL;
 	bool unchanged = true;
 	char *path;
 	int rc = 0;
@@ -464,36 +507,62 @@ static int node_open(struct fs *fs, struct node *n, int flags, bool *keep_cache)
 	node_table_lock(fs->nodes);
 	n->opens++;
 	path = node_object_path(n);
-	pthread_rwlock_wrlock(&n->lock);
 	node_table_unlock(fs->nodes);
+	pthread_mutex_lock(&n->open_lock);
 	if (!n->of) {
-		rc = path ? file_open(fs->vault, path, false, &n->of) : -ENOENT;
-		unchanged = !rc && unchanged_since_close(n);
+		if (made) {
+			of = made;
+			made = NULL;
+		} else {
+			rc = path ? file_open(fs->vault, path, false, &of) : -ENOENT;
+		}
+		unchanged = !rc && unchanged_since_close(n, of);
+	}
+	if (of) {
+		pthread_rwlock_wrlock(&n->lock);
+		n->of = of;
+		unlock_after_change(n);
+	}
+	pthread_mutex_unlock(&n->open_lock);
+	/* our handle keeps n->of open from here on */
+	if (!rc && (flags & O_TRUNC)) {
+		pthread_rwlock_wrlock(&n->lock);
+		rc = file_truncate(n, 0);
+		unlock_after_change(n);
 	}
 	if (keep_cache)
 		*keep_cache = unchanged;
-	if (!rc && (flags & O_TRUNC))
-		rc = file_truncate(n, 0);
-	pthread_rwlock_unlock(&n->lock);
+	file_close(made);
 	free(path);
 	return rc;
 }
 
-/* Drop an open handle of n, closing its object with the last one. */
+/* Drop an open handle of n, closing its object with the last one. The table
+ * lock is not held meanwhile: closing may wait for the store (an upload of
+ * the object on a remote store). */
 static void node_close(struct fs *fs, struct node *n)
 {
+	struct open_file *of;
 	struct store_attr a;
 
+	pthread_mutex_lock(&n->open_lock);
 	node_table_lock(fs->nodes);
-	pthread_rwlock_wrlock(&n->lock);
-	if (n->opens == 1 && n->of) {
-		n->closed_seen = store_fgetattr(n->of->obj, &a) == 0;
+	of = n->opens == 1 ? n->of : NULL; /* opens counts handles being opened too */
+	node_table_unlock(fs->nodes);
+	if (of) { /* no other handle: n->lock is held for a setattr at most */
+		pthread_rwlock_wrlock(&n->lock);
+		n->of = NULL;
+		pthread_rwlock_unlock(&n->lock);
+		n->closed_seen = store_fgetattr(of->obj, &a) == 0;
 		n->closed_size = a.size;
 		n->closed_mtime = a.mtime;
-		file_close(n->of);
-		n->of = NULL;
+		file_close(of);
+		pthread_mutex_lock(&n->attr_lock);
+		n->of_attr_kept = false;
+		pthread_mutex_unlock(&n->attr_lock);
 	}
-	pthread_rwlock_unlock(&n->lock);
+	pthread_mutex_unlock(&n->open_lock);
+	node_table_lock(fs->nodes);
 	node_release(fs->nodes, n);
 	node_table_unlock(fs->nodes);
 }
@@ -509,7 +578,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, n->kind == NODE_DIR ? EISDIR : ELOOP);
 		return;
 	}
-	rc = node_open(fs, n, fi->flags, &keep_cache);
+	rc = node_open(fs, n, fi->flags, NULL, &keep_cache);
 
 	if (rc) {
 		node_close(fs, n);
@@ -559,7 +628,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	(void)ino;
 	pthread_rwlock_wrlock(&n->lock);
 	put = file_write(n, buf, size, (uint64_t)off);
-	pthread_rwlock_unlock(&n->lock);
+	unlock_after_change(n);
 	if (put < 0)
 		reply_err(req, (int)-put);
 	else
@@ -574,7 +643,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	(void)ino;
 	pthread_rwlock_wrlock(&n->lock);
 	rc = file_fsync(n, datasync);
-	pthread_rwlock_unlock(&n->lock);
+	unlock_after_change(n); /* an upload may give the object the server's mtime */
 	reply_err(req, -rc);
 }
 
@@ -586,11 +655,11 @@ static int truncate_node(struct fs *fs, struct node *n, uint64_t size)
 
 	if (n->kind != NODE_FILE)
 		return n->kind == NODE_DIR ? -EISDIR : -EINVAL;
-	rc = node_open(fs, n, 0, NULL);
+	rc = node_open(fs, n, 0, NULL, NULL);
 	if (!rc) {
 		pthread_rwlock_wrlock(&n->lock);
 		rc = file_truncate(n, size);
-		pthread_rwlock_unlock(&n->lock);
+		unlock_after_change(n);
 	}
 	node_close(fs, n);
 	return rc;
@@ -630,7 +699,7 @@ static int set_store_attrs(struct fs *fs, struct node *n, const struct stat *att
 	if (n->kind == NODE_FILE) { /* through the open object: it may have no path */
 		pthread_rwlock_wrlock(&n->lock);
 		rc = n->of ? store_fsetattr(n->of->obj, &a, set) : -ENOENT;
-		pthread_rwlock_unlock(&n->lock);
+		unlock_after_change(n);
 		if (rc != -ENOENT)
 			return rc;
 	}
@@ -980,17 +1049,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 		e.exists = true;
 		rc = entry_to_node(fs, parent, &e, &n, &st);
 	}
-	if (!rc && of) {
-		pthread_rwlock_wrlock(&n->lock);
-		if (!n->of) { /* else an old handle of a node by that name stays in use */
-			n->of = of;
-			of = NULL;
-		}
-		pthread_rwlock_unlock(&n->lock);
-	}
-	file_close(of);
-	if (!rc) {
-		rc = node_open(fs, n, fi->flags, NULL);
+	if (!rc) { /* an old handle of a node by that name may keep its object */
+		rc = node_open(fs, n, fi->flags, of, NULL);
+		of = NULL;
 		if (rc) {
 			node_close(fs, n);
 			node_table_lock(fs->nodes);
@@ -998,6 +1059,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 			node_table_unlock(fs->nodes);
 		}
 	}
+	file_close(of);
 	entry_free(&e);
 out:
 	if (rc) {
@@ -1039,39 +1101,64 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 
 /* ---- removing and renaming ------------------------------------------------ */
 
-/* Content folder of the directory entry e (from its node when known). */
-static char *entry_content_dir(struct fs *fs, struct node *parent, const struct entry *e)
+/* Content folder of the directory entry e (from its node when the kernel
+ * knows one, told by *known if not NULL). */
+static char *entry_content_dir(struct fs *fs, struct node *parent, const struct entry *e,
+			       bool *known)
 {
-	struct node *n = node_find(fs->nodes, parent, e->name.stored);
-	char id[VAULT_DIR_ID_LEN + 1];
+	char id[VAULT_DIR_ID_LEN + 1], *dir = NULL;
+	struct node *n;
 
+	node_table_lock(fs->nodes);
+	n = node_find(fs->nodes, parent, e->name.stored);
 	if (n)
-		return strdup(n->content_dir);
+		dir = strdup(n->content_dir);
+	node_table_unlock(fs->nodes);
+	if (known)
+		*known = n;
+	if (n)
+		return dir;
 	return read_dir_id(fs, e->path, id) ? NULL : vault_content_dir(fs->vault, id);
 }
 
+/* The entry name of parent is gone from the store: its node, if the kernel
+ * knows one, lives on unlinked (a directory's with its last attributes, for
+ * fstat of a handle still open on it). */
+static void node_gone(struct fs *fs, struct node *parent, const char *stored,
+		      const struct store_attr *dir_attr)
+{
+	struct node *n;
+
+	node_table_lock(fs->nodes);
+	n = node_find(fs->nodes, parent, stored);
+	if (n && dir_attr) {
+		n->removed_attr_kept = true;
+		n->removed_attr = *dir_attr;
+	}
+	if (n)
+		node_unlinked(fs->nodes, n);
+	node_table_unlock(fs->nodes);
+}
+
 /* Remove entry e of parent, and for a directory its content folder first.
- * Under the table lock. */
+ * Under the tree change lock. */
 static int remove_node(struct fs *fs, struct node *parent, const struct entry *e)
 {
-	struct node *n = node_find(fs->nodes, parent, e->name.stored);
+	struct store_attr a;
+	bool known, dir_attr = false;
 	char *content;
 	int rc = 0;
 
 	if (e->kind == NODE_DIR) {
-		content = entry_content_dir(fs, parent, e);
-		if (n) /* fstat of a handle still open on it answers from these */
-			n->removed_attr_kept = content &&
-				store_getattr(fs->vault->store, content, &n->removed_attr) == 0;
+		content = entry_content_dir(fs, parent, e, &known);
+		dir_attr = known && content && store_getattr(fs->vault->store, content, &a) == 0;
 		rc = content ? remove_content_dir(fs, content) : -EIO;
 		free(content);
 	}
 	if (!rc)
 		rc = remove_entry(fs, e);
-	if (!rc && n)
-		node_unlinked(fs->nodes, n);
-	if (rc && n)
-		n->removed_attr_kept = false;
+	if (!rc)
+		node_gone(fs, parent, e->name.stored, dir_attr ? &a : NULL);
 	return rc;
 }
 
@@ -1082,7 +1169,7 @@ static void remove_op(fuse_req_t req, fuse_ino_t parent_ino, const char *name, b
 	struct entry e;
 	int rc;
 
-	node_table_lock(fs->nodes);
+	node_tree_change_lock(fs->nodes);
 	rc = entry_get(fs, parent, name, &e);
 	if (!rc) {
 		if (!e.exists)
@@ -1093,7 +1180,7 @@ static void remove_op(fuse_req_t req, fuse_ino_t parent_ino, const char *name, b
 			rc = remove_node(fs, parent, &e);
 		entry_free(&e);
 	}
-	node_table_unlock(fs->nodes);
+	node_tree_change_unlock(fs->nodes);
 	reply_err(req, -rc);
 }
 
@@ -1162,7 +1249,7 @@ static int check_replace(struct fs *fs, struct node *parent, const struct entry 
 		return -EISDIR;
 	if (dst->kind != NODE_DIR)
 		return 0;
-	content = entry_content_dir(fs, parent, dst);
+	content = entry_content_dir(fs, parent, dst, NULL);
 	rc = content ? store_list(fs->vault->store, content, count_entry_but_backup, &entries)
 		     : -EIO;
 	free(content);
@@ -1171,11 +1258,30 @@ static int check_replace(struct fs *fs, struct node *parent, const struct entry 
 	return rc ? rc : entries ? -ENOTEMPTY : 0;
 }
 
+/* The store moved src of parent to dst of new_parent: the node of what dst
+ * named before is unlinked, src's moves there. */
+static int nodes_after_move(struct fs *fs, struct node *parent, const struct entry *src,
+			    struct node *new_parent, const struct entry *dst)
+{
+	struct node *n;
+	int rc = 0;
+
+	node_table_lock(fs->nodes);
+	n = node_find(fs->nodes, new_parent, dst->name.stored);
+	if (n)
+		node_unlinked(fs->nodes, n);
+	n = node_find(fs->nodes, parent, src->name.stored);
+	if (n)
+		rc = node_move(fs->nodes, n, new_parent, dst->name.stored, dst->name.shortened);
+	node_table_unlock(fs->nodes);
+	return rc;
+}
+
+/* Under the tree change lock. */
 static int rename_locked(struct fs *fs, struct node *parent, const char *name,
 			 struct node *new_parent, const char *new_name, unsigned flags)
 {
 	struct entry src, dst;
-	struct node *n;
 	bool atomic_replace;
 	int rc;
 
@@ -1201,12 +1307,10 @@ static int rename_locked(struct fs *fs, struct node *parent, const char *name,
 				 !src.name.shortened && !dst.name.shortened;
 		if (!rc && dst.exists && !atomic_replace)
 			rc = remove_node(fs, new_parent, &dst);
-		else if (!rc && dst.exists && (n = node_find(fs->nodes, new_parent, dst.name.stored)))
-			node_unlinked(fs->nodes, n);
 		if (!rc)
 			rc = move_entry(fs, &src, &dst);
-		if (!rc && (n = node_find(fs->nodes, parent, src.name.stored)))
-			rc = node_move(fs->nodes, n, new_parent, dst.name.stored, dst.name.shortened);
+		if (!rc)
+			rc = nodes_after_move(fs, parent, &src, new_parent, &dst);
 	}
 	entry_free(&src);
 	entry_free(&dst);
@@ -1223,9 +1327,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	node_table_lock(fs->nodes);
+	node_tree_change_lock(fs->nodes);
 	rc = rename_locked(fs, node_of(req, parent), name, node_of(req, newparent), newname, flags);
-	node_table_unlock(fs->nodes);
+	node_tree_change_unlock(fs->nodes);
 	reply_err(req, -rc);
 }
 

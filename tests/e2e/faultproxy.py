@@ -18,6 +18,9 @@ a row, so that a client retrying a few times always gets through.
     with FaultProxy(server_port, seed=1) as proxy:
         ... use 127.0.0.1:proxy.port ...
     proxy.stats  ->  {"requests": n, "reset-request": n, ...}
+
+hold(predicate) holds every request whose head the predicate accepts (it
+counts them in stats["held"]) until release().
 """
 import asyncio
 import random
@@ -40,10 +43,11 @@ class FaultProxy:
         self.max_faults = max_faults
         self.fault_window = fault_window
         self.stall_seconds = stall_seconds
-        self.stats = dict.fromkeys(("requests", "faults", "connections") + FAULTS, 0)
+        self.stats = dict.fromkeys(("requests", "faults", "connections", "held") + FAULTS, 0)
         self.stats["statuses"] = {}
         self.port = None
         self._last_was_fault = False
+        self._hold = None  # a predicate on request heads: hold those until release()
         self._started = None
         self._loop = None
         self._thread = None
@@ -62,6 +66,20 @@ class FaultProxy:
         self.stats["faults"] += 1
         self.stats[action] += 1
         return action
+
+    def hold(self, predicate):
+        self._hold = predicate
+
+    def release(self):
+        self._hold = None
+
+    async def _wait_while_held(self, head):
+        hold = self._hold
+        if hold is None or not hold(head):
+            return
+        self.stats["held"] += 1
+        while self._hold is not None:
+            await asyncio.sleep(0.02)
 
     # ------------------------------------------------------------- relay
 
@@ -82,6 +100,7 @@ class FaultProxy:
                     server_w.write(head)
                     await copy_exactly(client_r, server_w, None)
                     break
+                await self._wait_while_held(head)
                 action = self._next_action()
                 if action == "error":
                     await self._answer_error(client_w)

@@ -3,12 +3,17 @@ get right beyond the POSIX suite. A daemon killed with uploads queued loses
 nothing that was fsync'ed and resumes the rest at the next mount; a copy of a
 tree through a proxy that resets, fails and stalls requests arrives whole; two
 mounts writing one file keep both versions."""
+import contextlib
 import errno
 import hashlib
 import os
 import random
 import re
 import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -138,6 +143,193 @@ def test_copy_through_a_faulty_network_arrives_whole(vault, mount_factory, tmp_p
     assert on_server == expected
     direct = mount_factory(vault, cache_dir=tmp_path / "cache-direct")
     assert tree_of(direct.mnt / "copy") == expected
+
+
+# ------------------------------------------- a request held by the server
+
+
+def object_get(head):
+    """A GET of an object (not of an S3 listing, which has a query)."""
+    target = head.split(b" ", 2)[1] if head.startswith(b"GET ") else b"?"
+    return b"?" not in target
+
+
+def upload(head):
+    return head.startswith(b"PUT ")
+
+
+def change(head):
+    """A request that changes the server (S3 copies with a PUT)."""
+    return head.split(b" ", 1)[0] in (b"PUT", b"POST", b"DELETE", b"MOVE", b"COPY", b"MKCOL")
+
+
+def in_thread(fn, seconds):
+    """Run fn in a thread; whether it finished within seconds. What it raised
+    is raised here."""
+    raised = []
+
+    def run():
+        try:
+            fn()
+        except BaseException as e:  # handed to the test's thread
+            raised.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if raised:
+        raise raised[0]
+    return not t.is_alive()
+
+
+def wait_held(proxy, what):
+    deadline = time.monotonic() + 30
+    while not proxy.stats["held"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proxy.stats["held"], f"{what} sent no request to hold"
+
+
+@contextlib.contextmanager
+def cold_mount_through_proxy(vault, mount_factory, tmp_path, files):
+    """Write files {name: bytes, or None for a folder} through a mount of its
+    own, then yield a mount with an empty cache through a proxy that makes no
+    faults, and the proxy; the mount stops at the end."""
+    m = mount_factory(vault, cache_dir=tmp_path / "cache-writer")
+    for name, data in files.items():
+        if data is None:
+            (m.mnt / name).mkdir()
+        else:
+            (m.mnt / name).write_bytes(data)
+    m.stop()
+    with FaultProxy(vault.store.server.port, seed=1, fault_rate=0) as proxy:
+        url, env = vault.store.through(proxy.port)
+        m = mount_factory(vault, url=url, env=env, cache_dir=tmp_path / "cache-cold")
+        yield m, proxy
+        m.stop()
+
+
+def test_a_read_waiting_for_the_server_holds_up_no_other_request(vault, mount_factory,
+                                                                 tmp_path):
+    """While a read waits for its GET (held by the proxy), the mount answers a
+    lookup, a create, a mkdir and a listing: the thread that reads requests
+    from the kernel is never the one left waiting, and a stat of the file
+    being opened does not wait for its header."""
+    data = os.urandom(100_000)
+    files = {"big.bin": data, "small.txt": b"small"}
+    with cold_mount_through_proxy(vault, mount_factory, tmp_path, files) as (m, proxy):
+        proxy.hold(object_get)
+        try:
+            reader = subprocess.Popen(
+                [sys.executable, "-c",
+                 "import sys; sys.stdout.buffer.write(open(sys.argv[1], 'rb').read())",
+                 str(m.mnt / "big.bin")], stdout=subprocess.PIPE)
+            wait_held(proxy, "the read")
+
+            def others():
+                assert (m.mnt / "small.txt").stat().st_size == 5
+                (m.mnt / "new.txt").write_bytes(b"new")
+                (m.mnt / "folder").mkdir()
+                assert sorted(os.listdir(m.mnt)) == ["big.bin", "folder", "new.txt",
+                                                     "small.txt"]
+
+            answered = in_thread(others, 10)
+            assert reader.poll() is None, "the read ended while its GET was held"
+        finally:
+            proxy.release()
+        out, _ = reader.communicate(timeout=60)
+        assert answered, "the mount answered nothing while one read waited for the server"
+        assert out == data
+
+
+def test_a_close_while_a_read_of_the_file_waits_for_the_server_holds_up_no_lookup(
+        vault, mount_factory, tmp_path):
+    """One handle of a file closes while a read through another handle waits
+    for its GET (held): the close waits for no read, and the mount goes on
+    answering lookups, creates and listings meanwhile."""
+    data = os.urandom(12 << 20)
+    off = 10 << 20  # past what opening the file fetched ahead
+    files = {"big.bin": data, "small.txt": b"small"}
+    with cold_mount_through_proxy(vault, mount_factory, tmp_path, files) as (m, proxy), \
+            ThreadPoolExecutor(1) as pool:
+        reading = os.open(m.mnt / "big.bin", os.O_RDONLY)
+        closing = os.open(m.mnt / "big.bin", os.O_RDONLY)
+        proxy.hold(object_get)
+        try:
+            read = pool.submit(os.pread, reading, 4096, off)
+            wait_held(proxy, "the read")
+            os.close(closing)
+
+            def others():
+                assert (m.mnt / "small.txt").stat().st_size == 5
+                (m.mnt / "new.txt").write_bytes(b"new")
+                assert sorted(os.listdir(m.mnt)) == ["big.bin", "new.txt", "small.txt"]
+
+            answered = in_thread(others, 10)
+            assert not read.done(), "the read ended while its GET was held"
+        finally:
+            proxy.release()
+        assert read.result(timeout=60) == data[off:off + 4096]
+        os.close(reading)
+        assert answered, "the mount froze while a read waited for the server and a handle closed"
+
+
+def test_an_fsync_waiting_for_its_upload_holds_up_no_listing(vault, mount_factory, tmp_path):
+    """While an fsync waits for its upload (the PUT held), `ls -l` of the
+    folder is answered, with the size written to the file being synced."""
+    data = os.urandom(3 << 20)
+    files = {"small.txt": b"small"}
+    with cold_mount_through_proxy(vault, mount_factory, tmp_path, files) as (m, proxy), \
+            ThreadPoolExecutor(1) as pool, open(m.mnt / "big.bin", "wb") as f:
+        f.write(data)
+        f.flush()
+        proxy.hold(upload)  # before the cache's own upload, 2 s after the first write
+        try:
+            synced = pool.submit(os.fsync, f.fileno())
+            wait_held(proxy, "the fsync")
+
+            def ls_l():
+                sizes = {name: (m.mnt / name).stat().st_size for name in os.listdir(m.mnt)}
+                assert sizes == {"big.bin": len(data), "small.txt": 5}
+
+            answered = in_thread(ls_l, 10)
+            assert not synced.done(), "the fsync ended while its upload was held"
+        finally:
+            proxy.release()
+        synced.result(timeout=60)
+        assert answered, "a listing waited for an fsync's upload"
+    assert walk(vault.store, vault.password_file).tree["big.bin"] == file_nodes(
+        {"big.bin": data})["big.bin"]
+
+
+@pytest.mark.parametrize("what", ["unlink", "rename"])
+def test_a_removal_waiting_for_the_server_holds_up_no_lookup(vault, mount_factory, tmp_path,
+                                                             what):
+    """While an unlink or a rename in a folder waits for the server (its
+    request held), lookups, creates and listings of another folder are
+    answered."""
+    files = {"small.txt": b"small", "sub": None, "sub/a.txt": b"a"}
+    with cold_mount_through_proxy(vault, mount_factory, tmp_path, files) as (m, proxy), \
+            ThreadPoolExecutor(1) as pool:
+        proxy.hold(change)
+        try:
+            if what == "unlink":
+                done = pool.submit(os.unlink, m.mnt / "sub" / "a.txt")
+            else:
+                done = pool.submit(os.rename, m.mnt / "sub" / "a.txt", m.mnt / "sub" / "b.txt")
+            wait_held(proxy, f"the {what}")
+
+            def others():
+                assert (m.mnt / "small.txt").stat().st_size == 5
+                (m.mnt / "new.txt").write_bytes(b"new")
+                assert sorted(os.listdir(m.mnt)) == ["new.txt", "small.txt", "sub"]
+
+            answered = in_thread(others, 10)
+            assert not done.done(), f"the {what} ended while its request was held"
+        finally:
+            proxy.release()
+        done.result(timeout=60)
+        assert sorted(os.listdir(m.mnt / "sub")) == ([] if what == "unlink" else ["b.txt"])
+        assert answered, f"the mount froze while the {what} waited for the server"
 
 
 # ------------------------------------------------- two mounts, one file
