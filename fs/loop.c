@@ -6,7 +6,8 @@
  * each; measured on an untar, a third of the daemon's time went to those
  * switches, and libfuse's single-threaded loop was 25-30% faster. Here only
  * the thread holding the reader role reads: it keeps the role while it
- * serves quick requests, and passes it on before a slow one.
+ * serves quick requests, and passes it on before a slow one. Between
+ * requests it polls the device for a moment before it sleeps (receive).
  *
  * Signals: the threads serving requests block them all. The handler of
  * SIGHUP, SIGINT and SIGTERM ends the session and posts the semaphore that
@@ -16,11 +17,14 @@
 #include "fs/loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h> /* the request header */
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <fuse_lowlevel.h>
 
@@ -148,15 +152,48 @@ static bool request_is_quick(const struct loop *l, const struct fuse_buf *buf)
 	return l->quick(l->ctx, in->opcode, size);
 }
 
-/* Read the next request; the only point at which the thread may be cancelled. */
+/* How long the reader polls the device before it sleeps in poll(). */
+#define LOOP_SPIN_NS 50000
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int set_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	return flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* Read the next request (the device is non-blocking). In a run of requests
+ * the next one comes within microseconds, and a thread woken from sleep on
+ * an idle CPU costs more than that (a VM's halted vCPU most of all): so the
+ * reader tries again for LOOP_SPIN_NS before it sleeps in poll(), the only
+ * point at which the thread may be cancelled. */
 static int receive(struct loop *l, struct fuse_buf *buf)
 {
+	struct pollfd pfd = { .fd = fuse_session_fd(l->se), .events = POLLIN };
+	uint64_t until = 0;
 	int rc;
 
-	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-	rc = fuse_session_receive_buf(l->se, buf);
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	return rc;
+	for (;;) {
+		rc = fuse_session_receive_buf(l->se, buf);
+		if (rc != -EAGAIN)
+			return rc;
+		if (!until)
+			until = monotonic_ns() + LOOP_SPIN_NS;
+		if (monotonic_ns() < until)
+			continue;
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		poll(&pfd, 1, -1);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		until = 0;
+	}
 }
 
 /* As reader: read and serve requests while they are quick; hand the reading
@@ -264,7 +301,9 @@ int loop_run(struct fuse_session *se, loop_quick_fn quick, void *ctx)
 
 	pthread_mutex_init(&l.lock, NULL);
 	pthread_cond_init(&l.need_reader, NULL);
-	rc = fuse_session_exited(se) ? 0 : start_first_thread(&l);
+	rc = set_nonblocking(fuse_session_fd(se));
+	if (!rc && !fuse_session_exited(se))
+		rc = start_first_thread(&l);
 	while (!rc && !fuse_session_exited(se))
 		sem_wait(&loop_ended); /* posted at the end of the session or on a signal */
 	stop_threads(&l);

@@ -23,6 +23,7 @@
 #include "fs/conflict.h"
 #include "fs/file.h"
 #include "fs/log.h"
+#include "fs/loop.h"
 
 #define NAME_MAX_BYTES 255
 #define SYMLINK_MAX 4095
@@ -454,6 +455,35 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* ---- open files ---------------------------------------------------------- */
 
+/* Lock n's content I/O, to read or to change it. A slow request (a large
+ * read or write, an fsync, anything on a remote store) may hold it across
+ * store requests: then the reading of requests goes on in another thread
+ * while this one waits (loop.h). */
+static void node_lock_for_read(struct node *n)
+{
+	if (pthread_rwlock_tryrdlock(&n->lock) != 0) {
+		loop_hand_over();
+		pthread_rwlock_rdlock(&n->lock);
+	}
+}
+
+static void node_lock_for_change(struct node *n)
+{
+	if (pthread_rwlock_trywrlock(&n->lock) != 0) {
+		loop_hand_over();
+		pthread_rwlock_wrlock(&n->lock);
+	}
+}
+
+/* The same for n's open_lock, held across a whole open or close. */
+static void node_lock_open_state(struct node *n)
+{
+	if (pthread_mutex_trylock(&n->open_lock) != 0) {
+		loop_hand_over();
+		pthread_mutex_lock(&n->open_lock);
+	}
+}
+
 /* Keep the attributes of n's open object for stat (n->lock held for
  * writing: nothing changes them meanwhile). */
 static void keep_open_attr(struct node *n)
@@ -508,7 +538,7 @@ static int node_open(struct fs *fs, struct node *n, int flags, struct open_file 
 	n->opens++;
 	path = node_object_path(n);
 	node_table_unlock(fs->nodes);
-	pthread_mutex_lock(&n->open_lock);
+	node_lock_open_state(n);
 	if (!n->of) {
 		if (made) {
 			of = made;
@@ -519,14 +549,14 @@ static int node_open(struct fs *fs, struct node *n, int flags, struct open_file 
 		unchanged = !rc && unchanged_since_close(n, of);
 	}
 	if (of) {
-		pthread_rwlock_wrlock(&n->lock);
+		node_lock_for_change(n);
 		n->of = of;
 		unlock_after_change(n);
 	}
 	pthread_mutex_unlock(&n->open_lock);
 	/* our handle keeps n->of open from here on */
 	if (!rc && (flags & O_TRUNC)) {
-		pthread_rwlock_wrlock(&n->lock);
+		node_lock_for_change(n);
 		rc = file_truncate(n, 0);
 		unlock_after_change(n);
 	}
@@ -545,12 +575,12 @@ static void node_close(struct fs *fs, struct node *n)
 	struct open_file *of;
 	struct store_attr a;
 
-	pthread_mutex_lock(&n->open_lock);
+	node_lock_open_state(n);
 	node_table_lock(fs->nodes);
 	of = n->opens == 1 ? n->of : NULL; /* opens counts handles being opened too */
 	node_table_unlock(fs->nodes);
 	if (of) { /* no other handle: n->lock is held for a setattr at most */
-		pthread_rwlock_wrlock(&n->lock);
+		node_lock_for_change(n);
 		n->of = NULL;
 		pthread_rwlock_unlock(&n->lock);
 		n->closed_seen = store_fgetattr(of->obj, &a) == 0;
@@ -609,7 +639,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_rwlock_rdlock(&n->lock);
+	node_lock_for_read(n);
 	got = file_read(n, buf, size, (uint64_t)off);
 	pthread_rwlock_unlock(&n->lock);
 	if (got < 0)
@@ -626,7 +656,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	ssize_t put;
 
 	(void)ino;
-	pthread_rwlock_wrlock(&n->lock);
+	node_lock_for_change(n);
+	if ((uint64_t)off > n->of->size + CRY_CHUNK_PLAIN)
+		loop_hand_over(); /* the gap is filled with encrypted zeros first */
 	put = file_write(n, buf, size, (uint64_t)off);
 	unlock_after_change(n);
 	if (put < 0)
@@ -641,7 +673,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int rc;
 
 	(void)ino;
-	pthread_rwlock_wrlock(&n->lock);
+	node_lock_for_change(n);
 	rc = file_fsync(n, datasync);
 	unlock_after_change(n); /* an upload may give the object the server's mtime */
 	reply_err(req, -rc);
@@ -657,7 +689,9 @@ static int truncate_node(struct fs *fs, struct node *n, uint64_t size)
 		return n->kind == NODE_DIR ? -EISDIR : -EINVAL;
 	rc = node_open(fs, n, 0, NULL, NULL);
 	if (!rc) {
-		pthread_rwlock_wrlock(&n->lock);
+		node_lock_for_change(n);
+		if (size > n->of->size + CRY_CHUNK_PLAIN)
+			loop_hand_over(); /* growing: encrypted zeros up to size */
 		rc = file_truncate(n, size);
 		unlock_after_change(n);
 	}
@@ -697,7 +731,7 @@ static int set_store_attrs(struct fs *fs, struct node *n, const struct stat *att
 	if (!set)
 		return 0;
 	if (n->kind == NODE_FILE) { /* through the open object: it may have no path */
-		pthread_rwlock_wrlock(&n->lock);
+		node_lock_for_change(n);
 		rc = n->of ? store_fsetattr(n->of->obj, &a, set) : -ENOENT;
 		unlock_after_change(n);
 		if (rc != -ENOENT)
@@ -765,6 +799,7 @@ static int make_entry_folder(struct fs *fs, const struct entry *e)
 
 	if (rc || !e->name.shortened)
 		return rc;
+	loop_hand_over(); /* name.c9s is written durably: two fsyncs */
 	path = vault_join(e->path, VAULT_LONG_NAME_FILE);
 	rc = path ? store_write_all(fs->vault->store, path, e->name.c9r, strlen(e->name.c9r))
 		  : -ENOMEM;
@@ -855,12 +890,14 @@ static int entry_new(struct fs *fs, struct node *parent, const char *name, struc
 	return rc ? rc : clear_incomplete(fs, e);
 }
 
-static int count_entry_but_backup(void *ctx, const char *name, bool is_dir)
+/* store_list callback: stop (1) at the first entry other than the directory
+ * id backup, which is enough to refuse an rmdir (a large directory is not
+ * listed whole). */
+static int stop_at_entry_but_backup(void *ctx, const char *name, bool is_dir)
 {
+	(void)ctx;
 	(void)is_dir;
-	if (strcmp(name, VAULT_DIRID_BACKUP_FILE) != 0)
-		++*(size_t *)ctx;
-	return 0;
+	return strcmp(name, VAULT_DIRID_BACKUP_FILE) != 0;
 }
 
 /* Remove an empty directory's content folder (ENOTEMPTY if it holds entries),
@@ -868,16 +905,13 @@ static int count_entry_but_backup(void *ctx, const char *name, bool is_dir)
 static int remove_content_dir(struct fs *fs, const char *content_dir)
 {
 	struct store *s = fs->vault->store;
-	size_t entries = 0;
 	char *path;
-	int rc = store_list(s, content_dir, count_entry_but_backup, &entries);
+	int rc = store_list(s, content_dir, stop_at_entry_but_backup, NULL);
 
 	if (rc == -ENOENT) /* an interrupted rmdir got this far already */
 		return 0;
 	if (rc)
-		return rc;
-	if (entries)
-		return -ENOTEMPTY;
+		return rc < 0 ? rc : -ENOTEMPTY;
 	path = vault_join(content_dir, VAULT_DIRID_BACKUP_FILE);
 	rc = path ? store_unlink(s, path) : -ENOMEM;
 	free(path);
@@ -1223,6 +1257,7 @@ static int move_entry(struct fs *fs, const struct entry *src, const struct entry
 	/* a folder entry moves whole; its name.c9s follows the new name */
 	rc = store_rename(s, src->path, dst->path, STORE_RENAME_NOREPLACE);
 	if (!rc && (dst_long || src_long)) {
+		loop_hand_over(); /* a durable write of name.c9s, or its removal */
 		to = vault_join(dst->path, VAULT_LONG_NAME_FILE);
 		if (!to)
 			rc = -ENOMEM;
@@ -1240,7 +1275,6 @@ static int check_replace(struct fs *fs, struct node *parent, const struct entry 
 			 const struct entry *dst)
 {
 	char *content;
-	size_t entries = 0;
 	int rc;
 
 	if (src->kind == NODE_DIR && dst->kind != NODE_DIR)
@@ -1250,12 +1284,11 @@ static int check_replace(struct fs *fs, struct node *parent, const struct entry 
 	if (dst->kind != NODE_DIR)
 		return 0;
 	content = entry_content_dir(fs, parent, dst, NULL);
-	rc = content ? store_list(fs->vault->store, content, count_entry_but_backup, &entries)
-		     : -EIO;
+	rc = content ? store_list(fs->vault->store, content, stop_at_entry_but_backup, NULL) : -EIO;
 	free(content);
 	if (rc == -ENOENT) /* its content folder is gone: empty */
 		rc = 0;
-	return rc ? rc : entries ? -ENOTEMPTY : 0;
+	return rc > 0 ? -ENOTEMPTY : rc;
 }
 
 /* The store moved src of parent to dst of new_parent: the node of what dst
@@ -1706,11 +1739,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 }
 
-/* Quick: what touches only memory and the local store's metadata, and reads
- * and writes of one chunk at most (on a local store: a system call and up to
- * two chunk decryptions). Slow: anything that may wait for a remote store;
- * larger reads and writes; what waits for a disk's fsync (fsync, and mkdir,
- * symlink and opendir, which write or read a whole directory file or listing). */
+/* Quick, on a store where a system call is quick (store_is_quick): what
+ * touches only memory and metadata, and reads and writes of one chunk at
+ * most (a system call and up to two chunk decryptions). Slow: everything on
+ * other stores; larger reads and writes; what waits for a disk's fsync
+ * (fsync, and mkdir, symlink and opendir, which write or read a whole
+ * directory file or listing). A quick request that turns out slow (a write
+ * far past the end, a long name, a lock a slow request holds) hands the
+ * reading over itself (loop_hand_over). */
 bool fs_request_is_quick(void *ctx, uint32_t opcode, uint32_t size)
 {
 	const struct fs *fs = ctx;
@@ -1722,7 +1758,7 @@ bool fs_request_is_quick(void *ctx, uint32_t opcode, uint32_t size)
 		return true;
 	case FUSE_READ:
 	case FUSE_WRITE:
-		return fs->local && size <= CRY_CHUNK_PLAIN;
+		return fs->quick_store && size <= CRY_CHUNK_PLAIN;
 	case FUSE_INIT:
 	case FUSE_LOOKUP:
 	case FUSE_GETATTR:
@@ -1748,7 +1784,7 @@ bool fs_request_is_quick(void *ctx, uint32_t opcode, uint32_t size)
 	case FUSE_SETXATTR:
 	case FUSE_LISTXATTR:
 	case FUSE_REMOVEXATTR:
-		return fs->local;
+		return fs->quick_store;
 	default:
 		return false;
 	}
@@ -1765,7 +1801,7 @@ int fs_init(struct fs *fs, struct vault *v)
 	 * the vault, another mount) show within this many seconds */
 	fs->timeout = 10.0;
 	fs->chown_new = geteuid() == 0;
-	fs->local = !store_is_cache(v->store);
+	fs->quick_store = store_is_quick(v->store);
 	pthread_mutex_init(&fs->open_dirs_lock, NULL);
 	fs->nodes = root ? node_table_new(root) : NULL;
 	free(root);

@@ -16,7 +16,7 @@ struct fs {
 	struct node_table *nodes;
 	double timeout; /* seconds the kernel may cache entries and attributes */
 	bool chown_new; /* running as root: new nodes belong to the caller */
-	bool local;     /* a local store, not a remote one behind the cache */
+	bool quick_store; /* store_is_quick: requests may be served as read (loop.h) */
 	atomic_uint_fast64_t requests; /* handler calls so far: activity for -o idle= */
 	atomic_int_fast64_t full_logged_at; /* when a full store was last logged */
 	/* directory handles not released yet: fs_destroy frees what is left,

@@ -737,6 +737,32 @@ def test_vault_inside_a_fuse_mount(filled, mount_factory, tmp_path):
 
 
 
+def test_growing_truncate_holds_up_no_other_request(filled, mount_factory):
+    """truncate -s 1G encrypts a gigabyte of zeros (the format has no holes):
+    meanwhile the mount answers a stat, a listing and a small write. They
+    would wait for it if the thread that reads requests from the kernel
+    served it to the end (a quick kind of request that turned out slow)."""
+    m = mount_factory(filled)
+    (m.mnt / "grow.bin").write_bytes(b"start")
+    before = set(filled.store.rglob("*.c9r"))
+    grower = subprocess.Popen(["truncate", "-s", "1G", str(m.mnt / "grow.bin")])
+    try:
+        deadline = time.monotonic() + 30
+        grown = lambda: any(p.is_file() and p.stat().st_size > 1 << 20
+                            for p in filled.store.rglob("*.c9r"))
+        while not grown() and grower.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert grower.poll() is None, "the truncate ended before the test could look"
+        assert os.stat(m.mnt / "secret-sub" / "secret-notes.txt").st_size == 6
+        assert "grow.bin" in os.listdir(m.mnt)
+        (m.mnt / "during.txt").write_bytes(b"during")
+        assert grower.poll() is None, "the other requests waited for the truncate"
+    finally:
+        assert grower.wait(timeout=300) == 0
+    assert os.path.getsize(m.mnt / "grow.bin") == 1 << 30
+    assert set(filled.store.rglob("*.c9r")) > before
+
+
 def make_dir_seen_in_store(m, store, name):
     """mkdir name through mount m: (its entry's dir.c9r, its content folder)."""
     entries = set(store.rglob("dir.c9r"))
