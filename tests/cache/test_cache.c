@@ -1498,6 +1498,25 @@ static void block_mirror_path(const char *path)
 	put_file(folder, "leftover", "x");
 }
 
+/* Write FIRST to a new object at path, then rename from to to while the
+ * mirror's path `blocked` is taken and write_during_rename adds SECOND
+ * during the (delayed) move; close and upload everything. */
+static void rename_blocked_while_writing(struct store *s, struct late_write *w, const char *path,
+					 const char *from, const char *to, const char *blocked)
+{
+	pthread_t t;
+
+	CHECK_EQ(store_open(s, path, STORE_O_CREATE | STORE_O_EXCL, &w->o), 0);
+	CHECK_EQ(store_pwrite(w->o, "FIRST", 5, 0), 5);
+	block_mirror_path(blocked);
+	pthread_create(&t, NULL, write_during_rename, w);
+	CHECK_EQ(store_rename(s, from, to, 0), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(w->result, 6);
+	CHECK_EQ(store_close(w->o), 0);
+	CHECK_EQ(store_cache_flush(s), 0);
+}
+
 /* The server moved, the cache could not move its local copies along: a
  * changed object keeps its change. Its copy moves on its own when it can
  * (a folder renamed), else it stays queued under the old name and becomes
@@ -1507,7 +1526,6 @@ static void test_rename_keeps_changes_when_the_local_move_fails(void)
 	struct fake_remote *f = fake_new();
 	struct late_write w = { 0 };
 	struct store *s;
-	pthread_t t;
 
 	new_cache_dir("rename-local-fails");
 	fake_mkdir(f, "dir");
@@ -1516,27 +1534,11 @@ static void test_rename_keeps_changes_when_the_local_move_fails(void)
 	conflict_calls = 0;
 	store_cache_set_conflict_handler(s, conflict_name, NULL);
 	/* a folder: the mirror's "moved" is taken, the object moves on its own */
-	CHECK_EQ(store_open(s, "dir/x", STORE_O_CREATE | STORE_O_EXCL, &w.o), 0);
-	CHECK_EQ(store_pwrite(w.o, "FIRST", 5, 0), 5);
-	block_mirror_path("moved");
-	pthread_create(&t, NULL, write_during_rename, &w);
-	CHECK_EQ(store_rename(s, "dir", "moved", 0), 0);
-	pthread_join(t, NULL);
-	CHECK_EQ(w.result, 6);
-	CHECK_EQ(store_close(w.o), 0);
-	CHECK_EQ(store_cache_flush(s), 0);
+	rename_blocked_while_writing(s, &w, "dir/x", "dir", "moved", "moved");
 	CHECK(wait_for_object(f, "moved/x", "FIRSTSECOND", 11));
 	CHECK(!fake_has(f, "dir/x"));
 	/* one object, whose own move fails too: a conflict copy, nothing lost */
-	CHECK_EQ(store_open(s, "a", STORE_O_CREATE | STORE_O_EXCL, &w.o), 0);
-	CHECK_EQ(store_pwrite(w.o, "FIRST", 5, 0), 5);
-	block_mirror_path("b");
-	pthread_create(&t, NULL, write_during_rename, &w);
-	CHECK_EQ(store_rename(s, "a", "b", 0), 0);
-	pthread_join(t, NULL);
-	CHECK_EQ(w.result, 6);
-	CHECK_EQ(store_close(w.o), 0);
-	CHECK_EQ(store_cache_flush(s), 0);
+	rename_blocked_while_writing(s, &w, "a", "a", "b", "b");
 	CHECK(wait_for_object(f, "b", "FIRST", 5));
 	CHECK(wait_for_object(f, "a (conflict)", "FIRSTSECOND", 11));
 	CHECK_EQ(conflict_calls, 1);
