@@ -1854,20 +1854,6 @@ static int keep_open_copy(struct cache *c, struct object *o)
 	return rc ? read_error(rc) : 0;
 }
 
-/* keep_open_copy of the object at path, if the cache has it. */
-static int keep_open_copy_at(struct cache *c, const char *path)
-{
-	struct object *o = object_lock_current(c, path, false);
-	int rc;
-
-	if (!o)
-		return 0;
-	rc = keep_open_copy(c, o);
-	pthread_mutex_unlock(&o->lock);
-	object_unref(c, o);
-	return rc;
-}
-
 static int remove_uncached(struct cache *c, const char *path)
 {
 	int rc = remote_remove(c, path);
@@ -2191,6 +2177,7 @@ static void rename_listings(struct cache *c, const char *from, const char *to,
 static int cache_rename(struct store *s, const char *from, const char *to, unsigned flags)
 {
 	struct cache *c = cache_of(s);
+	struct object *replaced;
 	struct remote_info at;
 	bool known;
 	int rc;
@@ -2206,11 +2193,24 @@ static int cache_rename(struct store *s, const char *from, const char *to, unsig
 	/* What moves must be on the server first: the move happens there. */
 	if (!rc && upload_tree(c, from) < 0)
 		rc = -EIO;
-	if (!rc)
-		rc = keep_open_copy_at(c, to); /* replaced, maybe open */
+	/* What the move replaces stays locked until it is dropped: an upload of
+	 * it that the server took while it copied (S3's move) could land after
+	 * the copy and put the replaced version back over the moved one (seen
+	 * with radosgw: a conditional PUT checked before the copy, written after). */
+	replaced = rc ? NULL : object_lock_current(c, to, false);
+	if (replaced)
+		rc = keep_open_copy(c, replaced); /* maybe open */
 	if (!rc)
 		rc = ASK_REMOTE(c, c->remote->ops->move(c->remote, from, to,
 							!(flags & STORE_RENAME_NOREPLACE)));
+	if (replaced) {
+		pthread_mutex_lock(&c->lock);
+		if (!rc && replaced->in_table)
+			object_detach_locked(c, replaced);
+		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&replaced->lock);
+		object_unref(c, replaced);
+	}
 	if (!rc) {
 		known = version_after_move(c, from, to, &at);
 		rename_local(c, from, to, known ? &at : NULL);
