@@ -428,7 +428,7 @@ static int run_mount(const struct cli *c, struct vault *v)
 	if (!c->foreground)
 		detach();
 	log_info("mounted %s on %s%s", v->store->location, mountpoint,
-		 !store_is_cache(v->store) && !store_is_quick(v->store)
+		 !store_is_cache(v->store) && !fs.quick_store
 			 ? " (the store's folder is on a network or FUSE file system)" : "");
 	rc = loop_run(se, fs_request_is_quick, &fs);
 	if (rc > 0) /* SIGTERM, SIGINT or SIGHUP: a stop as asked for, not a failure */
